@@ -1,0 +1,116 @@
+"""The ``mnist-keras`` command line: a thin click layer over plain functions.
+
+Each command parses options, calls one function, and prints. TensorFlow is
+imported inside commands, never at module level, so ``mnist-keras --help``
+is instant. Errors the user can fix (:class:`MnistKerasError`) become one
+``Error: ...`` line and a non-zero exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from . import __version__
+from .errors import MnistKerasError
+
+DATA_DIR_HELP = "Folder with the four MNIST IDX files (.gz or not). Default: $MNIST_KERAS_DATA, else Keras' download."
+
+
+class UserError(click.ClickException):
+    """A ClickException carrying the exit code of the MnistKerasError behind it."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class Group(click.Group):
+    """click group that turns MnistKerasError into a clean one-line error."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except MnistKerasError as err:
+            raise UserError(str(err), err.exit_code) from None
+
+
+def _quiet_tensorflow() -> None:
+    """Hide TensorFlow's C++ start-up chatter unless the user asked for it."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
+@click.version_option(__version__, prog_name="mnist-keras")
+def cli() -> None:
+    """Train, evaluate, compare and export MNIST digit classifiers."""
+
+
+@cli.command()
+@click.option("--model", "model", default="lamontagne", help="Architecture name (see 'mnist-keras models').")
+@click.option("--epochs", type=int, default=None, help="Maximum epochs. Default: the architecture's own (20 for lamontagne).")
+@click.option("--batch-size", type=int, default=None, help="Batch size. Default: the architecture's own (128 for lamontagne).")
+@click.option("--learning-rate", type=float, default=None, help="Initial Adam learning rate. Default: the architecture's own (0.001).")
+@click.option("--seed", type=int, default=42, help="Random seed for splits, initialisation and shuffling.")
+@click.option("--limit", type=int, default=None, help="Train on a stratified subset of N images (smoke runs). Default: all.")
+@click.option("--validation-size", type=int, default=5000, help="Images held out of the 60k training set for validation.")
+@click.option("--patience", type=int, default=5, help="Early-stopping patience in epochs (on validation loss).")
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None, help=DATA_DIR_HELP)
+@click.option("--run-dir", type=click.Path(file_okay=False), default=None, help="Run folder. Default: runs/<model>-<time>.")
+@click.option("--saved-models", "saved_models_dir", default="saved_models", help="Where the final model is copied as <model>.keras.")
+@click.option("--resume", is_flag=True, help="Continue the interrupted run in --run-dir from its last finished epoch.")
+@click.option("--quiet", is_flag=True, help="No progress output.")
+def fit(quiet: bool, **options) -> None:
+    """Train a model; the run folder gets model.keras, config.json, history.csv and TensorBoard logs."""
+    _quiet_tensorflow()
+    from .train import FitConfig, fit as run_fit, read_history, verbosity
+
+    run_dir = run_fit(FitConfig(**options, verbose=verbosity(quiet)))
+    history = read_history(run_dir)
+    best = min(history, key=lambda row: float(row["val_loss"])) if history else None
+    click.echo(f"run folder: {run_dir}")
+    if best:
+        click.echo(f"best epoch {int(best['epoch']) + 1}: val_accuracy {float(best['val_accuracy']):.4f}, val_loss {float(best['val_loss']):.4f}")
+
+
+@cli.command("models")
+def list_models() -> None:
+    """List the registered architectures with their parameter counts."""
+    _quiet_tensorflow()
+    from .models import ARCHITECTURES
+
+    for arch in ARCHITECTURES.values():
+        aliases = f" (alias: {', '.join(arch.aliases)})" if arch.aliases else ""
+        click.echo(f"{arch.name:<16} {arch.build().count_params():>10,} params  {arch.description}{aliases}")
+
+
+@cli.group()
+def data() -> None:
+    """Inspect the MNIST data."""
+
+
+@data.command()
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None, help=DATA_DIR_HELP)
+def verify(data_dir: str | None) -> None:
+    """Check the MNIST files against the known SHA-256 sums and print split sizes."""
+    from .data import SHA256, DataError, class_counts, load_mnist
+
+    mnist = load_mnist(data_dir)
+    click.echo(f"source: {mnist.source}")
+    for name, digest in mnist.checksums.items():
+        click.echo(f"  {name:<26} {'ok' if SHA256[name] == digest else 'MISMATCH ' + digest}")
+    for split, labels in (("train", mnist.y_train), ("test", mnist.y_test)):
+        click.echo(f"  {split:<5} {len(labels):>6} images; per class {class_counts(labels)}")
+    if mnist.checksum_mismatches():
+        raise DataError(f"{len(mnist.checksum_mismatches())} file(s) differ from the original MNIST; download them again")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="mnist-keras")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

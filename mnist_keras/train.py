@@ -1,0 +1,351 @@
+"""Training: ``fit(config) -> run folder``, with every callback in one place.
+
+A run folder holds everything needed to understand, reproduce or resume a run::
+
+    runs/<model>-<time>/
+      config.json     every setting, library versions, data source and checksums
+      model.keras     best validation model (atomically replaced when it improves)
+      history.csv     one row per epoch (loss, accuracy, val_*, learning_rate)
+      logs/           TensorBoard event files (train/ and validation/)
+      backup/         BackupAndRestore state while a run is unfinished
+
+The test split is never touched here: early stopping, the LR schedule and
+checkpoint selection all watch the validation split.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import math
+import platform
+import sys
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import __version__
+from .artifacts import CONFIG_FILENAME, MODEL_FILENAME, copy_file, write_json, write_text
+from .data import DEFAULT_VALIDATION_SIZE, Splits, class_counts, load_mnist, make_dataset, make_splits
+from .errors import MnistKerasError, TrainingError
+
+HISTORY_FILENAME = "history.csv"
+MONITOR = "val_loss"
+
+
+@dataclass
+class FitConfig:
+    """Every setting of a training run; saved as the run's ``config.json``.
+
+    ``None`` for ``epochs``, ``batch_size`` and ``learning_rate`` means "the
+    architecture's own default" (see ``models.Architecture``); :func:`fit`
+    fills them in before saving, so ``config.json`` always holds real values.
+    """
+
+    model: str = "lamontagne"
+    epochs: int | None = None
+    batch_size: int | None = None
+    learning_rate: float | None = None
+    seed: int = 42
+    limit: int | None = None
+    validation_size: int = DEFAULT_VALIDATION_SIZE
+    patience: int = 5
+    data_dir: str | None = None
+    run_dir: str | None = None
+    saved_models_dir: str = "saved_models"
+    resume: bool = False
+    verbose: int = 1
+
+    def validate(self) -> None:
+        """Reject impossible settings before any work is done."""
+        checks = [
+            (self.epochs is None or self.epochs >= 1, f"--epochs must be at least 1, got {self.epochs}"),
+            (self.batch_size is None or self.batch_size >= 1, f"--batch-size must be at least 1, got {self.batch_size}"),
+            (self.learning_rate is None or self.learning_rate > 0, f"--learning-rate must be positive, got {self.learning_rate}"),
+            (self.patience >= 1, f"--patience must be at least 1, got {self.patience}"),
+            (self.limit is None or self.limit >= 10, f"--limit must be at least 10, got {self.limit}"),
+        ]  # fmt: skip
+        for ok, message in checks:
+            if not ok:
+                raise MnistKerasError(message)
+
+    def with_architecture_defaults(self) -> FitConfig:
+        """A copy with unset recipe fields taken from the architecture."""
+        from .models import get_architecture
+
+        try:
+            arch = get_architecture(self.model)
+        except ValueError as err:
+            raise MnistKerasError(str(err)) from None
+        return dataclasses.replace(
+            self,
+            model=arch.name,
+            epochs=self.epochs or arch.epochs,
+            batch_size=self.batch_size or arch.batch_size,
+            learning_rate=self.learning_rate or arch.learning_rate,
+        )
+
+
+def default_run_dir(model: str) -> Path:
+    """``runs/<model>-<YYYYmmdd-HHMMSS>``."""
+    return Path("runs") / f"{model}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def library_versions() -> dict[str, str]:
+    """Versions that decide whether a run can be reproduced."""
+    import keras
+    import numpy
+    import sklearn
+    import tensorflow as tf
+
+    return {
+        "mnist_keras": __version__,
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "numpy": numpy.__version__,
+        "scikit_learn": sklearn.__version__,
+        "platform": platform.platform(),
+    }
+
+
+# ----------------------------------------------------------------- callbacks
+
+
+def _callback_classes():
+    """Callback subclasses, defined lazily so importing this module stays light."""
+    import keras
+
+    from .artifacts import save_model
+
+    class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
+        """ModelCheckpoint whose file is replaced atomically (temp file + rename).
+
+        Keras' own checkpoint writes straight into the target, so a run killed
+        mid-save would leave a truncated ``model.keras``.
+        """
+
+        def _save_model(self, epoch, batch, logs):
+            if self._should_save_model(epoch, batch, logs, self.filepath):
+                save_model(self.model, Path(self.filepath))
+
+    class NaNGuard(keras.callbacks.TerminateOnNaN):
+        """TerminateOnNaN that remembers where it stopped, for a clear error."""
+
+        where: str | None = None
+        _epoch = 0
+
+        def on_batch_end(self, batch, logs=None):
+            loss = (logs or {}).get("loss")
+            if loss is not None and not math.isfinite(float(loss)):
+                self.where = f"epoch {self._epoch + 1}, batch {batch + 1}"
+            super().on_batch_end(batch, logs)
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._epoch = epoch
+
+    return AtomicModelCheckpoint, NaNGuard
+
+
+def make_callbacks(config: FitConfig, run_dir: Path) -> list:
+    """Every training callback, in the order they must run at epoch end.
+
+    BackupAndRestore saves before CSVLogger writes its row, so a history row
+    on disk always has a backup behind it (the resume test relies on this).
+    """
+    import keras
+
+    AtomicModelCheckpoint, NaNGuard = _callback_classes()
+    checkpoint = AtomicModelCheckpoint(str(run_dir / MODEL_FILENAME), monitor=MONITOR, save_best_only=True)
+    early_stopping = keras.callbacks.EarlyStopping(
+        monitor=MONITOR, patience=config.patience, restore_best_weights=True
+    )
+    return [
+        NaNGuard(),
+        checkpoint,
+        early_stopping,
+        keras.callbacks.ReduceLROnPlateau(monitor=MONITOR, factor=0.5, patience=2, min_lr=1e-5),
+        keras.callbacks.BackupAndRestore(str(run_dir / "backup")),
+        keras.callbacks.CSVLogger(str(run_dir / HISTORY_FILENAME), append=config.resume),
+        keras.callbacks.TensorBoard(log_dir=str(run_dir / "logs")),
+    ]
+
+
+def _restore_training_state(model, callbacks: list, history_rows: list[dict]) -> None:
+    """Seed the LR and checkpoint / early-stopping 'best' values from a resumed run's history.
+
+    BackupAndRestore restores weights and the epoch counter only; without this
+    the first resumed epoch would overwrite a better ``model.keras`` and the
+    learning rate would jump back to its initial value.
+    """
+    import keras
+
+    losses = [float(row[MONITOR]) for row in history_rows if row.get(MONITOR)]
+    if not losses:
+        return
+    best = min(losses)
+    if history_rows[-1].get("learning_rate"):  # ReduceLROnPlateau's last decision
+        model.optimizer.learning_rate = float(history_rows[-1]["learning_rate"])
+    for callback in callbacks:
+        if isinstance(callback, keras.callbacks.ModelCheckpoint):
+            callback.best = best
+        elif isinstance(callback, keras.callbacks.EarlyStopping):
+            callback.best = best
+            callback.wait = len(losses) - 1 - losses.index(best)
+
+
+# ------------------------------------------------------------------- history
+
+
+def read_history(run_dir: Path) -> list[dict]:
+    """Rows of ``history.csv`` (empty if the run has not finished an epoch)."""
+    path = Path(run_dir) / HISTORY_FILENAME
+    if not path.is_file():
+        return []
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _trim_history(run_dir: Path, epochs_done: int) -> list[dict]:
+    """Drop history rows past the last backed-up epoch, so a resume never duplicates one."""
+    rows = read_history(run_dir)
+    kept = [row for row in rows if int(row["epoch"]) < epochs_done]
+    if len(kept) != len(rows):
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(kept)
+        write_text(run_dir / HISTORY_FILENAME, buffer.getvalue())
+    return kept
+
+
+def _backed_up_epochs(run_dir: Path) -> int:
+    """Epochs finished according to BackupAndRestore's metadata (0 if none)."""
+    import json
+
+    meta = run_dir / "backup" / "training_metadata.json"
+    return int(json.loads(meta.read_text())["epoch"]) if meta.is_file() else 0
+
+
+# ---------------------------------------------------------------------- fit
+
+
+def prepare_run_dir(config: FitConfig) -> tuple[FitConfig, Path]:
+    """Create (or, with ``resume``, reopen) the run folder; return the effective config.
+
+    Resuming reuses the saved ``config.json`` so the continued run trains
+    exactly what was started; only ``verbose`` comes from the new call.
+    """
+    if config.resume:
+        if not config.run_dir:
+            raise MnistKerasError("--resume needs --run-dir RUN, the folder of the interrupted run")
+        run_dir = Path(config.run_dir)
+        saved = run_dir / CONFIG_FILENAME
+        if not saved.is_file():
+            raise MnistKerasError(f"{run_dir}: no {CONFIG_FILENAME}; this is not a run folder that can be resumed")
+        import json
+
+        settings = json.loads(saved.read_text())["settings"]
+        return dataclasses.replace(FitConfig(**settings), resume=True, verbose=config.verbose), run_dir
+    config = config.with_architecture_defaults()
+    run_dir = Path(config.run_dir) if config.run_dir else default_run_dir(config.model)
+    if run_dir.exists() and any(run_dir.iterdir()):
+        raise MnistKerasError(f"{run_dir}: folder already holds files; pass --resume to continue that run or pick another --run-dir")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return dataclasses.replace(config, run_dir=str(run_dir)), run_dir
+
+
+def write_config(config: FitConfig, run_dir: Path, mnist, splits: Splits) -> None:
+    """Write ``config.json``: settings, versions, data provenance and split sizes."""
+    write_json(
+        run_dir / CONFIG_FILENAME,
+        {
+            "settings": dataclasses.asdict(config),
+            "versions": library_versions(),
+            "data": {
+                "source": mnist.source,
+                "sha256": mnist.checksums,
+                "checksum_mismatches": mnist.checksum_mismatches(),
+                "train_size": len(splits.y_train),
+                "validation_size": len(splits.y_val),
+                "test_size": len(splits.y_test),
+                "train_class_counts": class_counts(splits.y_train),
+            },
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        },
+    )
+
+
+def compile_model(model, learning_rate: float) -> None:
+    """Adam + sparse categorical cross-entropy (keywords: Keras 3's 3rd positional is loss_weights)."""
+    import keras
+
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+
+
+def fit(config: FitConfig) -> Path:
+    """Train ``config.model`` and return the run folder.
+
+    Raises:
+        MnistKerasError: impossible options, a run folder that is in the way.
+        DataError: MNIST cannot be found or is corrupt.
+        TrainingError: the loss became NaN.
+    """
+    config.validate()
+    config, run_dir = prepare_run_dir(config)
+
+    import keras
+
+    from .models import build_model
+
+    keras.utils.set_random_seed(config.seed)
+    mnist = load_mnist(config.data_dir)
+    if mnist.checksum_mismatches():
+        warnings.warn(
+            f"MNIST files differ from the originals: {', '.join(mnist.checksum_mismatches())}; "
+            "results may not be comparable (run 'mnist-keras data verify')",
+            stacklevel=2,
+        )
+    splits = make_splits(mnist, validation_size=config.validation_size, limit=config.limit, seed=config.seed)
+    if not config.resume:
+        write_config(config, run_dir, mnist, splits)
+
+    model = build_model(config.model)
+    compile_model(model, config.learning_rate)
+    callbacks = make_callbacks(config, run_dir)
+    if config.resume:
+        _restore_training_state(model, callbacks, _trim_history(run_dir, _backed_up_epochs(run_dir)))
+
+    train_ds = make_dataset(splits.x_train, splits.y_train, batch_size=config.batch_size, shuffle=True, seed=config.seed)
+    val_ds = make_dataset(splits.x_val, splits.y_val, batch_size=max(config.batch_size, 1024))
+    model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, callbacks=callbacks,
+              verbose=config.verbose, shuffle=False)  # the dataset shuffles itself
+
+    nan_guard = callbacks[0]
+    if nan_guard.where:
+        raise TrainingError(
+            f"training diverged: the loss became NaN at {nan_guard.where}; "
+            "try a lower --learning-rate (the best model so far is kept in the run folder)"
+        )
+    _publish(config, run_dir)
+    return run_dir
+
+
+def _publish(config: FitConfig, run_dir: Path) -> None:
+    """Copy the best model to ``saved_models/<model>.keras`` (atomically)."""
+    best = run_dir / MODEL_FILENAME
+    if best.is_file():
+        copy_file(best, Path(config.saved_models_dir) / f"{config.model}.keras")
+
+
+def verbosity(quiet: bool) -> int:
+    """Keras verbosity: progress bar on a terminal, one line per epoch otherwise."""
+    if quiet:
+        return 0
+    return 1 if sys.stdout.isatty() else 2
