@@ -1,0 +1,261 @@
+"""The Gradio page: draw or upload a digit, see the top 3 classes and what the model saw.
+
+One model is loaded at start-up (a ``.tflite`` through the LiteRT interpreter,
+or a ``.keras`` model) and shared by every request behind a lock: a LiteRT
+interpreter is not thread-safe. Every image goes through the shared
+:func:`mnist_keras.preprocess.to_mnist`, so the page, the CLI and the edge
+script see the same 28x28 pixels. Bad input (a blank canvas, a file that is
+not an image) becomes a message on the page, never a crash.
+
+This module imports only gradio, numpy, Pillow and the TensorFlow-free parts
+of the package at import time, so a Hugging Face Space can ship it with a
+``.tflite`` model and no TensorFlow.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import MnistKerasError, ModelFileError
+from .preprocess import ImageError, NoDigitError, to_mnist
+
+TITLE = "Handwritten digit classifier"
+TOP_CLASSES = 3
+CANVAS_PX = 400  # sketchpad canvas side; preprocessing scales any size to 28x28
+BRUSH_PX = 18  # brush radius on that canvas: strokes ~9 % of the side, like MNIST's
+VIEW_SCALE = 8  # the 28x28 model input is shown at 224x224, nearest-neighbour
+MAX_FILE_SIZE = "10mb"  # largest upload the server accepts
+QUEUE_SIZE = 64  # requests waiting beyond this are refused with "queue full", not crashed
+CONCURRENCY = 4  # requests preprocessed at once; the model itself runs one at a time
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 7860
+DEFAULT_MODEL_DIRS = ("saved_models", "tflite")
+HELLO = "Draw a digit (0-9) in the box, or upload a photo of one."
+
+
+class ServeError(MnistKerasError):
+    """The server could not start (port in use, bad address)."""
+
+
+# ------------------------------------------------------------------ model
+
+
+def default_model(root: str | os.PathLike = ".") -> Path:
+    """The best model under ``root``, in this order:
+
+    1. ``saved_models/best.keras``;
+    2. the newest ``tflite/*int8.tflite``, then the newest ``tflite/*float32.tflite``
+       (small and fast, run by LiteRT without TensorFlow);
+    3. the newest ``saved_models/*.keras``.
+
+    Raises:
+        ModelFileError: none of these exists.
+    """
+    root = Path(root)
+    best = root / "saved_models" / "best.keras"
+    if best.is_file():
+        return best
+    for pattern in ("tflite/*int8.tflite", "tflite/*float32.tflite", "saved_models/*.keras"):
+        found = sorted(root.glob(pattern), key=lambda p: p.stat().st_mtime)
+        if found:
+            return found[-1]
+    raise ModelFileError(
+        f"no model found in {root.resolve() / 'saved_models'} or {root.resolve() / 'tflite'}; "
+        "run 'mnist-keras fit' first, or give one with --model"
+    )
+
+
+class _KerasAdapter:
+    """Temporary stand-in for ``predict.load_predictor`` (same ``predict_proba``)."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        from .artifacts import load_model
+
+        self.model = load_model(path)
+
+    def predict_proba(self, images: np.ndarray) -> np.ndarray:
+        x = np.asarray(images, np.float32).reshape(-1, 28, 28, 1)
+        return self.model(x, training=False).numpy().astype(np.float32)
+
+
+def load_predictor(path: str | os.PathLike):
+    """A predictor with ``.predict_proba(uint8 (N, 28, 28)) -> float32 (N, 10)``."""
+    return _KerasAdapter(path)
+
+
+class Classifier:
+    """Image -> (top-3 label dict, the 28x28 the model saw); one model call at a time."""
+
+    def __init__(self, predictor: Any) -> None:
+        self.predictor = predictor
+        self._lock = threading.Lock()
+
+    def probabilities(self, digit: np.ndarray) -> np.ndarray:
+        """(28, 28) uint8 -> (10,) float32."""
+        with self._lock:
+            return np.asarray(self.predictor.predict_proba(digit[np.newaxis]))[0]
+
+    def classify(self, image: Any, *, name: str = "image") -> tuple[dict[str, float], np.ndarray]:
+        """Any image source -> ({class: probability}, (28, 28) uint8 model input).
+
+        Raises:
+            NoDigitError / ImageError: from the shared preprocessing.
+        """
+        digit = to_mnist(image, name=name)
+        proba = self.probabilities(digit)
+        return {str(k): float(proba[k]) for k in range(len(proba))}, digit
+
+
+# ------------------------------------------------------------------ page handlers
+
+
+def sketch_image(value: Any) -> np.ndarray | None:
+    """The drawing in a Sketchpad value (a dict with ``composite``), or None if empty."""
+    if value is None:
+        return None
+    composite = value.get("composite") if isinstance(value, dict) else value
+    return None if composite is None else np.asarray(composite)
+
+
+def enlarge(digit: np.ndarray) -> np.ndarray:
+    """(28, 28) -> (28 * VIEW_SCALE, ...) with square pixels (nearest neighbour)."""
+    return np.kron(digit, np.ones((VIEW_SCALE, VIEW_SCALE), np.uint8))
+
+
+def _message(err: ImageError, drawing: bool) -> str:
+    if isinstance(err, NoDigitError):
+        return "Nothing to read yet: draw a digit in the box." if drawing else (
+            "No digit found in this image: use a darker, larger digit on a plain background."
+        )
+    return "Could not read this file as an image: upload a PNG or JPEG photo of a digit."
+
+
+def page_result(classifier: Classifier, image: Any, *, drawing: bool) -> tuple[Any, Any, str]:
+    """(label, enlarged model input, status) for the page; friendly text on bad input."""
+    if image is None:
+        return None, None, HELLO
+    try:
+        label, digit = classifier.classify(image, name="the drawing" if drawing else "the upload")
+    except ImageError as err:
+        return None, None, _message(err, drawing)
+    best = max(label, key=label.get)
+    return label, enlarge(digit), f"The model reads a **{best}** ({100 * label[best]:.0f} %)."
+
+
+def api_classify(classifier: Classifier, image: Any) -> dict[str, float]:
+    """The ``/classify`` endpoint: one image -> top classes; bad input -> an error message."""
+    import gradio as gr
+
+    if image is None:
+        raise gr.Error("no image given: send one image file")
+    try:
+        return classifier.classify(image, name="the image")[0]
+    except ImageError as err:
+        raise gr.Error(_message(err, drawing=False)) from None
+
+
+# ------------------------------------------------------------------ layout
+
+
+def blank_canvas() -> np.ndarray:
+    """White opaque (CANVAS_PX, CANVAS_PX, 4): a background makes the pad open with the brush."""
+    return np.full((CANVAS_PX, CANVAS_PX, 4), 255, np.uint8)
+
+
+def make_sketchpad():
+    """A black brush, ready to draw: no layers, no crop, a white page."""
+    import gradio as gr
+
+    return gr.Sketchpad(
+        value={"background": blank_canvas(), "layers": [], "composite": None},
+        canvas_size=(CANVAS_PX, CANVAS_PX), fixed_canvas=True, height=CANVAS_PX + 120, layers=False, transforms=(),
+        brush=gr.Brush(default_size=BRUSH_PX, colors=["#000000"], color_mode="fixed"),
+        type="numpy", image_mode="RGBA", label="Draw a digit", elem_id="sketchpad",
+        buttons=[],
+    )  # fmt: skip
+
+
+def build_demo(predictor: Any, *, model_name: str = "model"):
+    """The Gradio Blocks page around one predictor."""
+    import gradio as gr
+
+    classifier = Classifier(predictor)
+
+    def on_draw(value):
+        return page_result(classifier, sketch_image(value), drawing=True)
+
+    def on_upload(image):
+        return page_result(classifier, image, drawing=False)
+
+    def on_clear():
+        return {"background": blank_canvas(), "layers": [], "composite": None}, None, None, None, HELLO
+
+    def classify(image):
+        return api_classify(classifier, image)
+
+    with gr.Blocks(title=TITLE, analytics_enabled=False) as demo:
+        gr.Markdown(f"# {TITLE}\nA small CNN trained on MNIST reads your digit. Model: `{model_name}`.")
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3):
+                with gr.Tabs():
+                    with gr.Tab("Draw", id="draw"):
+                        pad = make_sketchpad()
+                    with gr.Tab("Upload a photo", id="upload"):
+                        upload = gr.Image(type="filepath", sources=["upload", "clipboard"],
+                                          label="Photo of a digit", elem_id="upload")  # fmt: skip
+                clear = gr.Button("Clear", variant="secondary", elem_id="clear")
+            with gr.Column(scale=2):
+                status = gr.Markdown(HELLO, elem_id="status")
+                label = gr.Label(num_top_classes=TOP_CLASSES, label="Prediction", elem_id="label")
+                seen = gr.Image(label="What the model saw (28x28, after preprocessing)", interactive=False,
+                                height=28 * VIEW_SCALE + 48, buttons=[], elem_id="seen")  # fmt: skip
+        outputs = [label, seen, status]
+        # .input, not .change: Gradio 6 drops the Sketchpad's first change event (the first stroke)
+        pad.input(on_draw, pad, outputs, trigger_mode="always_last", show_progress="hidden", api_visibility="private")
+        upload.change(on_upload, upload, outputs, show_progress="minimal", api_visibility="private")
+        clear.click(on_clear, None, [pad, upload, *outputs], api_visibility="private")
+        pad.clear(on_clear, None, [pad, upload, *outputs], api_visibility="private")  # the pad's bin icon
+        api_button = gr.Button(visible=False)  # the scripted entry point: one image in, the label out
+        api_button.click(classify, upload, label, api_name="classify")
+    return demo
+
+
+# ------------------------------------------------------------------ server
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Raise ServeError now rather than let the server fail after loading the model."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn: TIME_WAIT is no obstacle
+        try:
+            sock.bind((host, port))
+        except OSError as err:
+            why = "already in use" if err.errno == 98 else (err.strerror or str(err))
+            raise ServeError(f"cannot listen on {host}:{port}: {why}; pick another with --port") from None
+
+
+def serve(model: str | os.PathLike | None = None, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
+          share: bool = False, block: bool = True):  # fmt: skip
+    """Load the model once and run the page until interrupted; returns the Blocks app.
+
+    Raises:
+        ModelFileError: no model given or found, or it cannot be loaded.
+        ServeError: the port is taken.
+    """
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    path = Path(model) if model else default_model()
+    check_port_free(host, port)
+    demo = build_demo(load_predictor(path), model_name=path.name)
+    demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=CONCURRENCY)
+    try:
+        demo.launch(server_name=host, server_port=port, share=share, max_file_size=MAX_FILE_SIZE,
+                    prevent_thread_lock=not block, ssr_mode=False, quiet=False)  # fmt: skip
+    except OSError as err:
+        raise ServeError(f"cannot listen on {host}:{port}: {str(err).splitlines()[0]}; pick another with --port") from None
+    return demo
