@@ -87,7 +87,7 @@ def test_drawn_test_digits_match_the_model(mnist, classifier):
 
 
 def test_seen_image_is_the_model_input_enlarged(mnist, classifier):
-    label, seen, _ = app.page_result(classifier, mnist.x_test[0], drawing=False)
+    _, seen, _ = app.page_result(classifier, mnist.x_test[0], drawing=False)
     _, digit = classifier.classify(mnist.x_test[0])
     assert np.array_equal(seen[:: app.VIEW_SCALE, :: app.VIEW_SCALE], digit)
     assert np.array_equal(seen[3:: app.VIEW_SCALE, 5:: app.VIEW_SCALE], digit)  # square blocks, no smoothing
