@@ -176,10 +176,10 @@ def latency_us(interpreter, image: np.ndarray, *, runs: int = LATENCY_RUNS, warm
 def verify_variant(path: Path, x_test: np.ndarray, y_test: np.ndarray, keras_proba: np.ndarray) -> dict:
     """Test-split accuracy, agreement with Keras, tensor details, ops and latency of one ``.tflite``."""
     interpreter = litert.load_interpreter(path)
-    proba = litert.predict_proba(interpreter, x_test)
-    ops = sorted(set(litert.op_names(interpreter)))
-    input_detail = interpreter.get_input_details()[0]
+    input_detail = interpreter.get_input_details()[0]  # before predict_proba resizes the batch
     output_detail = interpreter.get_output_details()[0]
+    proba = litert.predict_proba(interpreter, x_test)
+    ops = sorted(set(litert.op_names(path)))
     single = litert.load_interpreter(path, num_threads=LATENCY_THREADS)
     return {
         "accuracy": float(np.mean(proba.argmax(1) == y_test)),

@@ -124,6 +124,17 @@ def tensor_summary(detail: dict) -> dict:
     return {"dtype": np.dtype(detail["dtype"]).name, "shape": [int(d) for d in detail["shape"]], "scale": scale, "zero_point": zero_point}
 
 
-def op_names(interpreter: Any) -> list[str]:
-    """Names of the operators in the model, in graph order (a Flex op would show as 'Flex...')."""
+def op_names(path: str | os.PathLike) -> list[str]:
+    """Operator names of the model at ``path`` in graph order, before any delegate takes nodes over.
+
+    A Flex (TensorFlow) op would show as ``Flex...``; the plain runtime cannot run those.
+    """
+    kwargs = {}
+    try:
+        from ai_edge_litert.interpreter import OpResolverType
+
+        kwargs["experimental_op_resolver_type"] = OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    except ImportError:
+        pass
+    interpreter = interpreter_class()(model_path=str(path), **kwargs)
     return [str(op["op_name"]) for op in interpreter._get_ops_details()]
