@@ -21,8 +21,8 @@ import json
 import os
 import tempfile
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Iterable
 
 import numpy as np
 
@@ -261,10 +261,10 @@ def export(
         "model": str(model_path),
         "model_sha256": sha256_file(model_path),
         "created": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "test_images": int(len(y_test)),
+        "test_images": len(y_test),
         "keras_accuracy": keras_accuracy,
         "max_accuracy_drop_points": max_accuracy_drop,
-        "calibration_samples": 0 if calibration is None else int(len(calibration)),
+        "calibration_samples": 0 if calibration is None else len(calibration),
         "latency": {"runs": LATENCY_RUNS, "warmup": LATENCY_WARMUP, "threads": LATENCY_THREADS, "what": "one invoke() of one image"},
         "variants": rows,
     }
