@@ -235,6 +235,8 @@ def export(
 
     if calibration_samples < 1:
         raise ExportError(f"--calibration-samples {calibration_samples} must be at least 1")
+    if max_accuracy_drop < 0:
+        raise ExportError(f"--max-accuracy-drop {max_accuracy_drop} must be 0 or more (percentage points)")
     folder = check_output_dir(output_dir)
     model_path = artifacts.resolve_model_path(model_path)
     model = artifacts.load_model(model_path)
