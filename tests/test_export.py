@@ -164,3 +164,8 @@ def test_unwritable_output(trained_run, tmp_path):
     locked = tmp_path / "locked"
     locked.mkdir(mode=0o500)
     assert_clean_error(run_export(trained_run, "--output", locked), 2, "not writable", locked)
+
+
+def test_negative_accuracy_drop(trained_run, tmp_path):
+    result = run_export(trained_run, "--max-accuracy-drop", "-1", "--output", tmp_path)
+    assert_clean_error(result, 2, "--max-accuracy-drop -1.0 must be 0 or more", tmp_path)
