@@ -86,6 +86,34 @@ def list_models() -> None:
         click.echo(f"{arch.name:<16} {arch.build().count_params():>10,} params  {arch.description}{aliases}")
 
 
+@cli.command("export")
+@click.argument("model_path", metavar="MODEL", type=click.Path())
+@click.option("--quantize", "quantize", multiple=True, metavar="VARIANT",
+              help="float32, dynamic, float16 or int8; repeat or comma-separate. Default: all four.")
+@click.option("--output", "output_dir", type=click.Path(), default="tflite", help="Folder for the .tflite files and reports.")
+@click.option("--calibration-samples", type=int, default=500, help="Training images that calibrate the int8 variant.")
+@click.option("--max-accuracy-drop", type=float, default=0.5, help="Largest allowed test-accuracy loss against Keras, in percentage points.")
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None, help=DATA_DIR_HELP)
+@click.option("--test-limit", type=int, default=None, hidden=True, help="Verify on the first N test images only (smoke runs).")
+def export_command(model_path: str, quantize: tuple[str, ...], **options) -> None:
+    """Convert MODEL (a .keras file or run folder) to TFLite variants and verify each against it."""
+    _quiet_tensorflow()
+    from .errors import VerificationError
+    from .export import export, format_table, parse_variants
+
+    variants = parse_variants(quantize)  # before loading TensorFlow: a typo fails at once
+    result = export(model_path, variants=variants, **options)
+    click.echo(format_table(result.report))
+    click.echo(f"Keras accuracy {100 * result.report['keras_accuracy']:.2f}% on {result.report['test_images']:,} test images")
+    for path in result.files:
+        click.echo(f"wrote {path}")
+    if result.failed:
+        raise VerificationError(
+            f"{', '.join(result.failed)} lost more than {options['max_accuracy_drop']} accuracy points "
+            f"(files kept, marked FAILED in {result.output_dir / (result.name + '_report.md')})"
+        )
+
+
 @cli.group()
 def data() -> None:
     """Inspect the MNIST data."""
