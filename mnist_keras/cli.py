@@ -114,6 +114,29 @@ def export_command(model_path: str, quantize: tuple[str, ...], **options) -> Non
         )
 
 
+@cli.command("predict")
+@click.argument("model_path", metavar="MODEL", type=click.Path())
+@click.argument("images", metavar="IMAGE_OR_FOLDER...", nargs=-1, required=True, type=click.Path())
+@click.option("--top-k", "top_k", type=click.IntRange(1, 10), default=3, help="How many of the most probable digits to list.")
+@click.option("--json", "json_lines", is_flag=True, help="One JSON object per image per line (path, digit, probability, top_k, or error).")
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="Interpreter threads for .tflite models. Default: the runtime's choice.")
+@click.option("--benchmark", "benchmark_runs", type=click.IntRange(min=0), default=0, help="Also time N single-image predictions.")
+def predict_command(model_path: str, images: tuple[str, ...], top_k: int, json_lines: bool, threads: int | None, benchmark_runs: int) -> None:
+    """Classify digit images (files or folders) with MODEL (.keras, run folder or .tflite).
+
+    Images are made MNIST-style first (any size, colour or polarity). Same output
+    as scripts/mnist_edge.py; exit code 1 if any image could not be classified.
+    """
+    _quiet_tensorflow()
+    from .classify import run
+    from .predict import load_predictor
+
+    predictor = load_predictor(model_path, num_threads=threads)
+    code = run(images, predictor.predict_proba, k=top_k, json_lines=json_lines, benchmark_runs=benchmark_runs)
+    if code:
+        sys.exit(code)
+
+
 @cli.group()
 def data() -> None:
     """Inspect the MNIST data."""
