@@ -19,11 +19,13 @@ import json
 import os
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TextIO
 
 import numpy as np
+from PIL import Image
 
 from .preprocess import ImageError, to_mnist
 
@@ -109,8 +111,15 @@ def load_digits(items: list[tuple[str, str | None]]) -> tuple[list[Result], np.n
 
 
 def classify(inputs: Iterable[str | os.PathLike], predict_proba: PredictProba, *, k: int = DEFAULT_TOP_K) -> list[Result]:
-    """One :class:`Result` per image file (folders expanded), in the order given."""
-    results, batch, indices = load_digits(expand_inputs(inputs))
+    """One :class:`Result` per image file (folders expanded), in the order given.
+
+    Pillow warns about images between 1x and 2x its pixel limit while opening
+    them; preprocess refuses those with a clear error, so the warning is only
+    noise here (scoped to this call: the command-line tools are single-threaded).
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        results, batch, indices = load_digits(expand_inputs(inputs))
     if len(batch):
         proba = np.asarray(predict_proba(batch), dtype=np.float64)  # (M, 10)
         for i, row in zip(indices, proba):
