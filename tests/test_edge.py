@@ -52,7 +52,7 @@ def edge_python(tmp_path_factory) -> Path:
     python = venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
     install = subprocess.run(
         [sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-compile", "--disable-pip-version-check", *EDGE_PACKAGES],
-        capture_output=True, text=True, timeout=600,
+        capture_output=True, text=True, timeout=600, check=False,
     )  # fmt: skip
     if install.returncode != 0:
         pytest.skip(f"cannot pip install {' '.join(EDGE_PACKAGES)} into a fresh venv (no package index?): {install.stderr.strip()[-300:]}")
@@ -78,7 +78,7 @@ def run_edge(edge_python: Path, pi_folder: Path, *args, tmp_path: Path) -> subpr
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
     env["EDGE_IMPORT_LOG"] = str(log)
     cmd = [str(edge_python), "mnist_edge.py", *map(str, args)]
-    result = subprocess.run(cmd, cwd=pi_folder, env=env, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(cmd, cwd=pi_folder, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert not log.exists(), f"the edge script tried to import {log.read_text().split()}"
     assert "Traceback" not in result.stderr, result.stderr
     return result
