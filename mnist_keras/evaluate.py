@@ -25,8 +25,8 @@ import io
 import json
 import os
 import time
-from pathlib import Path
 from collections.abc import Iterable
+from pathlib import Path
 
 import numpy as np
 
