@@ -105,7 +105,7 @@ def evaluate(model: str, split: str, **options) -> None:
     for name, numbers in summary["splits"].items():
         if split in (name, "both"):
             click.echo((output / numbers["report"]).read_text(encoding="utf-8"))
-    click.echo(f"wrote {output}/: " + ", ".join(sorted(p.name for p in output.iterdir() if not p.name.startswith("."))))
+    click.echo(f"reports, confusion matrices and plots in {output}/ (summary: {output / 'metrics.json'})")
 
 
 @cli.command("models")

@@ -190,7 +190,8 @@ def _plot_mistakes(images, labels, probs, metrics: dict, *, title: str, target: 
 
     picked = most_confident_mistakes(labels, probs)
     y_pred = probs.argmax(axis=1)
-    heading = f"{title}: the {len(picked)} most confident of {metrics['errors']:,} mistakes (true → predicted, confidence)"
+    which = f"all {len(picked)}" if len(picked) == metrics["errors"] else f"the {len(picked)} most confident of {metrics['errors']:,}"
+    heading = f"{title}: {which} mistakes (true → predicted, confidence)"
     fig = plots.mistakes_figure(images[picked], labels[picked], y_pred[picked], probs[picked, y_pred[picked]], title=heading)
     plots.save_figure(fig, target)
 

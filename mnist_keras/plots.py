@@ -108,7 +108,8 @@ def mistakes_figure(images: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray, 
     count = max(len(images), 1)
     columns = min(MISTAKE_COLUMNS, count)
     rows = -(-count // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(1.45 * columns, 1.6 * rows + 0.5), squeeze=False)
+    height = 1.6 * rows + 0.8  # inches: 0.8 for the heading and the first row's captions
+    fig, axes = plt.subplots(rows, columns, figsize=(1.45 * columns, height), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for ax, image, true, pred, conf in zip(axes.flat, images, y_true, y_pred, confidence):
@@ -116,8 +117,9 @@ def mistakes_figure(images: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray, 
         ax.set_title(f"true {true} → {pred}\n{100 * conf:.1f}%", fontsize=9, color="#b00020")
     if not len(images):
         axes.flat[0].text(0.5, 0.5, "no mistakes", ha="center", va="center", fontsize=12)
-    fig.suptitle(title, fontsize=11)
-    fig.tight_layout()
+    fig.suptitle(title, fontsize=11, y=1 - 0.12 / height)
+    # Fixed spacing: tight_layout over 32 axes costs a full extra draw (~1 s).
+    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=1 - 0.75 / height, wspace=0.1, hspace=0.45)
     return fig
 
 
