@@ -139,7 +139,7 @@ def test_evaluate_end_to_end(trained_run, data_dir, mnist, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(trained_run, run)
     cmd = [sys.executable, "-m", "mnist_keras.cli", "evaluate", str(run), "--data-dir", str(data_dir)]
-    result = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     out = run / "eval"
     assert sorted(p.name for p in out.iterdir()) == EVAL_FILES
@@ -234,7 +234,7 @@ def test_evaluate_refuses_a_model_that_contains_code(tmp_path):
 
 def test_missing_model_through_the_real_command(tmp_path):
     cmd = [sys.executable, "-m", "mnist_keras.cli", "evaluate", "nothing.keras"]
-    result = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1] == (
         "Error: nothing.keras: model file not found; train one with 'mnist-keras fit' or check the path"
