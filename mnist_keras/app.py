@@ -1,8 +1,9 @@
 """The Gradio page: draw or upload a digit, see the top 3 classes and what the model saw.
 
-One model is loaded at start-up (a ``.tflite`` through the LiteRT interpreter,
-or a ``.keras`` model) and shared by every request behind a lock: a LiteRT
-interpreter is not thread-safe. Every image goes through the shared
+One model is loaded at start-up with :func:`mnist_keras.predict.load_predictor`
+(a ``.tflite`` through the LiteRT interpreter, or a ``.keras`` model) and shared
+by every request; the predictor serialises calls into the (not thread-safe)
+interpreter. Every image goes through the shared
 :func:`mnist_keras.preprocess.to_mnist`, so the page, the CLI and the edge
 script see the same 28x28 pixels. Bad input (a blank canvas, a file that is
 not an image) becomes a message on the page, never a crash.
@@ -16,13 +17,13 @@ from __future__ import annotations
 
 import os
 import socket
-import threading
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .errors import MnistKerasError, ModelFileError
+from .predict import Predictor, load_predictor
 from .preprocess import ImageError, NoDigitError, to_mnist
 
 TITLE = "Handwritten digit classifier"
@@ -71,35 +72,20 @@ def default_model(root: str | os.PathLike = ".") -> Path:
     )
 
 
-class _KerasAdapter:
-    """Temporary stand-in for ``predict.load_predictor`` (same ``predict_proba``)."""
-
-    def __init__(self, path: str | os.PathLike) -> None:
-        from .artifacts import load_model
-
-        self.model = load_model(path)
-
-    def predict_proba(self, images: np.ndarray) -> np.ndarray:
-        x = np.asarray(images, np.float32).reshape(-1, 28, 28, 1)
-        return self.model(x, training=False).numpy().astype(np.float32)
-
-
-def load_predictor(path: str | os.PathLike):
-    """A predictor with ``.predict_proba(uint8 (N, 28, 28)) -> float32 (N, 10)``."""
-    return _KerasAdapter(path)
-
-
 class Classifier:
-    """Image -> (top-3 label dict, the 28x28 the model saw); one model call at a time."""
+    """Image -> (top-3 label dict, the 28x28 the model saw).
 
-    def __init__(self, predictor: Any) -> None:
+    The predictor serialises calls into a LiteRT interpreter itself (see
+    :class:`mnist_keras.predict.TFLitePredictor`), so requests may arrive from
+    several server threads at once.
+    """
+
+    def __init__(self, predictor: Predictor) -> None:
         self.predictor = predictor
-        self._lock = threading.Lock()
 
     def probabilities(self, digit: np.ndarray) -> np.ndarray:
         """(28, 28) uint8 -> (10,) float32."""
-        with self._lock:
-            return np.asarray(self.predictor.predict_proba(digit[np.newaxis]))[0]
+        return self.predictor.predict_proba(digit[np.newaxis])[0]
 
     def classify(self, image: Any, *, name: str = "image") -> tuple[dict[str, float], np.ndarray]:
         """Any image source -> ({class: probability}, (28, 28) uint8 model input).
@@ -181,7 +167,7 @@ def make_sketchpad():
     )  # fmt: skip
 
 
-def build_demo(predictor: Any, *, model_name: str = "model"):
+def build_demo(predictor: Predictor, *, model_name: str = "model"):
     """The Gradio Blocks page around one predictor."""
     import gradio as gr
 
