@@ -15,6 +15,7 @@ of the package at import time, so a Hugging Face Space can ship it with a
 
 from __future__ import annotations
 
+import errno
 import os
 import socket
 from pathlib import Path
@@ -222,7 +223,7 @@ def check_port_free(host: str, port: int) -> None:
         try:
             sock.bind((host, port))
         except OSError as err:
-            why = "already in use" if err.errno == 98 else (err.strerror or str(err))
+            why = "already in use" if err.errno == errno.EADDRINUSE else (err.strerror or str(err))
             raise ServeError(f"cannot listen on {host}:{port}: {why}; pick another with --port") from None
 
 
