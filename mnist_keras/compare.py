@@ -235,7 +235,7 @@ def plot_leaderboard(rows: list[dict], target: Path) -> None:
     import matplotlib.pyplot as plt
 
     ok = [r for r in rows if r["status"] == "ok"]
-    fig, ax = plt.subplots(figsize=(8, 0.5 * max(len(ok), 2) + 1.5))
+    fig, ax = plt.subplots(figsize=(9, 0.5 * max(len(ok), 2) + 2))
     if ok:
         y = np.arange(len(ok))[::-1]  # best at the top
         val = [100 * r["val_accuracy"] for r in ok]
@@ -247,7 +247,7 @@ def plot_leaderboard(rows: list[dict], target: Path) -> None:
         ax.set_yticks(y, [r["model"] for r in ok])
         low = math.floor(min(val + test) - 0.5)
         ax.set_xlim(max(low, 0), 100.6)
-        ax.legend(loc="lower left", fontsize=8)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12 - 0.4 / len(ok)), ncol=2, fontsize=8)
     failed = [r["model"] for r in rows if r["status"] != "ok"]
     ax.set_title("MNIST accuracy per architecture" + (f" (failed: {', '.join(failed)})" if failed else ""))
     ax.set_xlabel("accuracy (%)")
