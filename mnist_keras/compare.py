@@ -34,7 +34,7 @@ LEADERBOARD_CSV = "leaderboard.csv"
 LEADERBOARD_MD = "leaderboard.md"
 LEADERBOARD_PNG = "leaderboard.png"
 BEST_MODEL_NAME = "best.keras"
-PREDICT_BATCH_SIZE = 1024
+PREDICT_BATCH_SIZE = 1024  # images per predict step when timing inference
 COLUMNS = [
     "rank", "model", "status", "parameters", "val_accuracy", "val_loss", "test_accuracy", "test_macro_f1",
     "test_errors", "epochs", "train_seconds", "model_kb", "ms_per_image", "run_dir", "error",
@@ -85,44 +85,22 @@ def resolve_models(names: list[str] | None) -> list[str]:
 # ------------------------------------------------------------------ metrics
 
 
-def predict_probabilities(model, images: np.ndarray, batch_size: int = PREDICT_BATCH_SIZE) -> np.ndarray:
-    """Class probabilities ``(N, 10)`` for uint8 images ``(N, 28, 28)``."""
-    return np.asarray(model.predict(images[..., None].astype("float32"), batch_size=batch_size, verbose=0))
-
-
-def split_metrics(y_true: np.ndarray, probs: np.ndarray) -> dict:
-    """Accuracy, macro F1, error count and mean cross-entropy of one split.
-
-    The one place compare computes metrics, so it can be swapped for
-    ``evaluate.compute_metrics`` in a single edit.
-    """
-    from sklearn.metrics import accuracy_score, f1_score
-
-    y_pred = probs.argmax(axis=1)
-    picked = np.clip(probs[np.arange(len(y_true)), y_true], 1e-7, 1.0)
-    return {
-        "accuracy": float(accuracy_score(y_true, y_pred)),
-        "macro_f1": float(f1_score(y_true, y_pred, average="macro")),
-        "errors": int((y_pred != y_true).sum()),
-        "loss": float(-np.log(picked).mean()),
-    }
-
-
 def measure_model(run_dir: Path, splits: Splits) -> dict:
     """Validation and test metrics, size and inference time of a run's best model."""
+    from .evaluate import compute_metrics, predict_probabilities
     from .train import read_history
 
     model_path = run_dir / MODEL_FILENAME
     model = load_model(model_path)
-    val = split_metrics(splits.y_val, predict_probabilities(model, splits.x_val))
+    val = compute_metrics(splits.y_val, predict_probabilities(model, splits.x_val))
     start = time.perf_counter()
-    test_probs = predict_probabilities(model, splits.x_test)
+    test_probs = predict_probabilities(model, splits.x_test, PREDICT_BATCH_SIZE)
     seconds = time.perf_counter() - start
-    test = split_metrics(splits.y_test, test_probs)
+    test = compute_metrics(splits.y_test, test_probs)
     return {
         "parameters": model.count_params(),
         "val_accuracy": round(val["accuracy"], 5),
-        "val_loss": round(val["loss"], 5),
+        "val_loss": round(val["log_loss"], 5),
         "test_accuracy": round(test["accuracy"], 5),
         "test_macro_f1": round(test["macro_f1"], 5),
         "test_errors": test["errors"],

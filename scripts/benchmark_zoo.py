@@ -23,8 +23,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from mnist_keras.artifacts import write_json, write_text  # noqa: E402
-from mnist_keras.compare import LEADERBOARD_CSV, markdown_table  # noqa: E402
+from mnist_keras.artifacts import write_json, write_text
+from mnist_keras.compare import LEADERBOARD_CSV, markdown_table
 
 # The two models with targets first, so a partial run already answers them.
 DEFAULT_ORDER = "lamontagne,bn-cnn,keras-convnet,lenet5,mlp,lamontagne-wide,lamontagne-k5,lamontagne-1dense"
