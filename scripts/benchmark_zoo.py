@@ -57,16 +57,36 @@ def read_rows(output: Path) -> list[dict]:
     return rows
 
 
-def render(output: Path, command: str, target: Path) -> None:
+def unfinished(output: Path, requested: list[str], rows: list[dict]) -> str:
+    """Models the run did not finish (stopped or not started), with their progress so far."""
+    from mnist_keras.train import read_history
+
+    lines = []
+    for name in (n for n in requested if n not in {r["model"] for r in rows}):
+        history = read_history(output / name)
+        if not history:
+            lines.append(f"- `{name}`: not started")
+            continue
+        settings = json.loads((output / name / "config.json").read_text())["settings"]
+        best = max(float(row["val_accuracy"]) for row in history)
+        lines.append(
+            f"- `{name}`: stopped after {len(history)} of {settings['epochs']} epochs; best validation accuracy "
+            f"so far {100 * best:.2f}% (incomplete, no test measurement)"
+        )
+    return "\n\nNot measured (the run was stopped before these finished):\n\n" + "\n".join(lines) if lines else ""
+
+
+def render(output: Path, command: str, target: Path, requested: list[str], note: str = "") -> None:
     """Write RESULTS.md from the run's leaderboard.csv and machine.json."""
     info = json.loads((output.parent / MACHINE_FILE).read_text())
     rows = read_rows(output)
-    config = {r["model"]: json.loads((output / r["model"] / "config.json").read_text())["settings"]
-              for r in rows if (output / r["model"] / "config.json").is_file()}  # fmt: skip
+    config = {name: json.loads((output / name / "config.json").read_text())["settings"]
+              for name in requested if (output / name / "config.json").is_file()}  # fmt: skip
     recipes = "\n".join(
         f"| {name} | {c['epochs']} | {c['batch_size']} | {c['learning_rate']:g} | {c['lr_schedule']} | {'yes' if c['augment'] else 'no'} |"
         for name, c in config.items()
     )
+    data = next(iter(json.loads((output / r["model"] / "config.json").read_text())["data"] for r in rows))
     text = f"""# Measured results: the model zoo on full MNIST
 
 Measured by `{command}` (started {info['started']}; finished {info.get('finished', 'NOT YET: partial results')}).
@@ -74,12 +94,13 @@ Measured by `{command}` (started {info['started']}; finished {info.get('finished
 - Machine: {info['nproc']} cores, {info['cpu_model']}, {info['platform']}, Python {info['python']}
 - Load average at start: {' / '.join(map(str, info['load_average_at_start']))} (1 / 5 / 15 min). The CPU was shared
   with other jobs, so training times are inflated by roughly the load divided by the core count.
-- Data: 55,000 training images, 5,000 validation images held out of the 60,000 (stratified, seed 42), the
-  10,000 test images measured once per model after training.
+- Data: {data['train_size']:,} training images, {data['validation_size']:,} validation images held out of the
+  60,000 (stratified, seed 42), the {data['test_size']:,} test images measured once per model after training.
 - Ranked by **validation** accuracy (ties: validation loss); the test columns are reported, never used to choose.
 - Inference time: batched prediction (batch {1024}) over the 10,000 test images, divided by 10,000, on this CPU.
 
-{markdown_table(rows)}
+{markdown_table(rows)}{unfinished(output, requested, rows)}
+
 Training recipes (each architecture's defaults, recorded in its run's `config.json`):
 
 | model | max epochs | batch | initial LR | LR schedule | augmentation |
@@ -88,7 +109,7 @@ Training recipes (each architecture's defaults, recorded in its run's `config.js
 
 All runs use Adam, early stopping on validation loss (patience 5, best weights restored) and
 checkpointing on validation loss.
-"""
+""" + (f"\n## Notes\n\n{note}\n" if note else "")
     write_text(target, text)
 
 
@@ -99,10 +120,11 @@ def main() -> None:
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--limit", type=int, default=None, help="Smoke-test the script on N training images.")
     parser.add_argument("--results", default=str(REPO / "docs" / "RESULTS.md"))
+    parser.add_argument("--note", default="", help="A paragraph added under 'Notes' (e.g. why a target was missed).")
     parser.add_argument("--render-only", action="store_true", help="Rewrite RESULTS.md from --output without training.")
     args = parser.parse_args()
     output = Path(args.output) / "zoo"  # compare's folder; machine.json sits beside it
-    command = " ".join(["python scripts/benchmark_zoo.py", *sys.argv[1:]]).replace(" --render-only", "")
+    command = "python scripts/benchmark_zoo.py" + (f" --models {args.models}" if args.models != DEFAULT_ORDER else "")
     if not args.render_only:
         from mnist_keras.compare import CompareConfig, compare
 
@@ -110,7 +132,7 @@ def main() -> None:
         write_json(output.parent / MACHINE_FILE, info)
         compare(CompareConfig(models=args.models.split(","), data_dir=args.data_dir, output=str(output), limit=args.limit, verbose=2))
         write_json(output.parent / MACHINE_FILE, {**info, "finished": time.strftime("%Y-%m-%d %H:%M:%S %Z")})
-    render(output, command, Path(args.results))
+    render(output, command, Path(args.results), args.models.split(","), args.note)
     print(f"wrote {args.results}")
 
 
