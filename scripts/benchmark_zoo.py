@@ -89,7 +89,7 @@ def render(output: Path, command: str, target: Path, requested: list[str], note:
     data = next(iter(json.loads((output / r["model"] / "config.json").read_text())["data"] for r in rows))
     text = f"""# Measured results: the model zoo on full MNIST
 
-Measured by `{command}` (started {info['started']}; finished {info.get('finished', 'not finished: the run was stopped, partial results')}).
+Measured by `{command}` (started {info['started']}; {('finished ' + info['finished']) if 'finished' in info else 'stopped before finishing: partial results'}).
 
 - Machine: {info['nproc']} cores, {info['cpu_model']}, {info['platform']}, Python {info['python']}
 - Load average at start: {' / '.join(map(str, info['load_average_at_start']))} (1 / 5 / 15 min). The CPU was shared
