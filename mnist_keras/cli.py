@@ -53,6 +53,9 @@ def cli() -> None:
 @click.option("--epochs", type=int, default=None, help="Maximum epochs. Default: the architecture's own (20 for lamontagne).")
 @click.option("--batch-size", type=int, default=None, help="Batch size. Default: the architecture's own (128 for lamontagne).")
 @click.option("--learning-rate", type=float, default=None, help="Initial Adam learning rate. Default: the architecture's own (0.001).")
+@click.option("--augment/--no-augment", default=None, help="Random shifts, rotations and zoom of training batches. Default: the architecture's own.")
+@click.option("--lr-schedule", type=click.Choice(["plateau", "cosine"]), default=None,
+              help="plateau: halve the LR when validation loss stalls; cosine: decay over all epochs. Default: the architecture's own.")
 @click.option("--seed", type=int, default=42, help="Random seed for splits, initialisation and shuffling.")
 @click.option("--limit", type=int, default=None, help="Train on a stratified subset of N images (smoke runs). Default: all.")
 @click.option("--validation-size", type=int, default=5000, help="Images held out of the 60k training set for validation.")
@@ -117,6 +120,35 @@ def list_models() -> None:
     for arch in ARCHITECTURES.values():
         aliases = f" (alias: {', '.join(arch.aliases)})" if arch.aliases else ""
         click.echo(f"{arch.name:<16} {arch.build().count_params():>10,} params  {arch.description}{aliases}")
+
+
+@cli.command()
+@click.option("--models", "models", default=None, help="Comma-separated architectures, e.g. lamontagne,bn-cnn. Default: all.")
+@click.option("--epochs", type=int, default=None, help="Maximum epochs for every model. Default: each architecture's own.")
+@click.option("--limit", type=int, default=None, help="Train on a stratified subset of N images (smoke runs). Default: all.")
+@click.option("--seed", type=int, default=42, help="Random seed shared by every model (split, initialisation, shuffling).")
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None, help=DATA_DIR_HELP)
+@click.option("--output", type=click.Path(file_okay=False), default=None, help="Output folder. Default: runs/compare-<time>.")
+@click.option("--saved-models", "saved_models_dir", default="saved_models", help="Where the best model is copied as best.keras.")
+@click.option("--quiet", is_flag=True, help="No training progress output.")
+def compare(models: str | None, quiet: bool, **options) -> None:
+    """Train several architectures the same way and rank them by validation accuracy."""
+    _quiet_tensorflow()
+    from .compare import BEST_MODEL_NAME, LEADERBOARD_MD, CompareConfig
+    from .compare import compare as run_compare
+    from .train import verbosity
+
+    names = models.split(",") if models else None
+    result = run_compare(CompareConfig(models=names, verbose=verbosity(quiet), **options))
+    click.echo((result.output / LEADERBOARD_MD).read_text(), nl=False)
+    click.echo(f"leaderboard: {result.output}/leaderboard.{{csv,md,png}}")
+    if result.best is None:
+        raise MnistKerasError(f"every architecture failed; see {result.output / 'leaderboard.csv'}")
+    best = result.best
+    click.echo(
+        f"best by validation accuracy: {best['model']} (val {100 * best['val_accuracy']:.2f}%, "
+        f"test {100 * best['test_accuracy']:.2f}%), copied to {options['saved_models_dir']}/{BEST_MODEL_NAME}"
+    )
 
 
 @cli.command("export")
