@@ -117,8 +117,10 @@ def enlarge(digit: np.ndarray) -> np.ndarray:
 
 def _message(err: ImageError, drawing: bool) -> str:
     if isinstance(err, NoDigitError):
-        return "Nothing to read yet: draw a digit in the box." if drawing else (
-            "No digit found in this image: use a darker, larger digit on a plain background."
+        return (
+            "Nothing to read yet: draw a digit in the box."
+            if drawing
+            else ("No digit found in this image: use a darker, larger digit on a plain background.")
         )
     return "Could not read this file as an image: upload a PNG or JPEG photo of a digit."
 
@@ -244,5 +246,7 @@ def serve(model: str | os.PathLike | None = None, *, host: str = DEFAULT_HOST, p
         demo.launch(server_name=host, server_port=port, share=share, max_file_size=MAX_FILE_SIZE,
                     prevent_thread_lock=not block, ssr_mode=False, quiet=False)  # fmt: skip
     except OSError as err:
-        raise ServeError(f"cannot listen on {host}:{port}: {str(err).splitlines()[0]}; pick another with --port") from None
+        raise ServeError(
+            f"cannot listen on {host}:{port}: {str(err).splitlines()[0]}; pick another with --port"
+        ) from None
     return demo

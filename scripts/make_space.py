@@ -110,7 +110,9 @@ def make_space(model: str | Path, out_dir: str | Path) -> list[Path]:
     written.append(artifacts.write_text(out_dir / "app.py", APP_PY.format(model=model.name)))
     written.append(artifacts.write_text(out_dir / "requirements.txt", "\n".join(REQUIREMENTS[model.suffix]) + "\n"))
     runtime = "LiteRT interpreter, no TensorFlow" if model.suffix == ".tflite" else "Keras on TensorFlow"
-    readme = README.format(gradio_version=gradio.__version__, python_version=PYTHON_VERSION, model=model.name, runtime=runtime)
+    readme = README.format(
+        gradio_version=gradio.__version__, python_version=PYTHON_VERSION, model=model.name, runtime=runtime
+    )
     written.append(artifacts.write_text(out_dir / "README.md", readme))
     return written
 
