@@ -51,7 +51,7 @@ def cli() -> None:
 @cli.command()
 @click.option("--model", "model", default="lamontagne", help="Architecture name (see 'mnist-keras models').")
 @click.option("--epochs", type=int, default=None, help="Maximum epochs. Default: the architecture's own (20 for lamontagne).")
-@click.option("--batch-size", type=int, default=None, help="Batch size. Default: the architecture's own (128 for lamontagne).")
+@click.option("--batch-size", type=int, default=None, help="Global batch size (split across replicas and workers). Default: the architecture's own (128 for lamontagne).")
 @click.option("--learning-rate", type=float, default=None, help="Initial Adam learning rate. Default: the architecture's own (0.001).")
 @click.option("--seed", type=int, default=42, help="Random seed for splits, initialisation and shuffling.")
 @click.option("--limit", type=int, default=None, help="Train on a stratified subset of N images (smoke runs). Default: all.")
@@ -61,6 +61,10 @@ def cli() -> None:
 @click.option("--run-dir", type=click.Path(file_okay=False), default=None, help="Run folder. Default: runs/<model>-<time>.")
 @click.option("--saved-models", "saved_models_dir", default="saved_models", help="Where the final model is copied as <model>.keras.")
 @click.option("--resume", is_flag=True, help="Continue the interrupted run in --run-dir from its last finished epoch.")
+@click.option("--strategy", type=click.Choice(["auto", "default", "mirrored", "multi-worker"]), default="auto",
+              help="tf.distribute strategy: mirrored = all local GPUs; multi-worker = the cluster in $TF_CONFIG; auto = mirrored when several GPUs are visible.")
+@click.option("--mixed-precision", is_flag=True, help="Compute in float16 (weights stay float32). Helps on GPUs with tensor cores; slows CPUs.")
+@click.option("--jit-compile", is_flag=True, help="Compile the training step with XLA. Helps on GPUs; measured slower on CPUs (docs/BENCHMARKS.md).")
 @click.option("--quiet", is_flag=True, help="No progress output.")
 def fit(quiet: bool, **options) -> None:
     """Train a model; the run folder gets model.keras, config.json, history.csv and TensorBoard logs."""
@@ -68,6 +72,9 @@ def fit(quiet: bool, **options) -> None:
     from .train import FitConfig, fit as run_fit, read_history, verbosity
 
     run_dir = run_fit(FitConfig(**options, verbose=verbosity(quiet)))
+    if run_dir is None:
+        click.echo("worker finished; the chief wrote the run folder")
+        return
     history = read_history(run_dir)
     best = min(history, key=lambda row: float(row["val_loss"])) if history else None
     click.echo(f"run folder: {run_dir}")
