@@ -298,6 +298,12 @@ def compile_model(model, learning_rate: float, *, jit_compile: bool = False) -> 
     )
 
 
+def training_datasets(config: FitConfig, splits: Splits):
+    """The ``tf.data`` pipelines ``fit`` trains and validates on (also timed by the benchmark)."""
+    train_ds = make_dataset(splits.x_train, splits.y_train, batch_size=config.batch_size, shuffle=True, seed=config.seed)
+    return train_ds, make_dataset(splits.x_val, splits.y_val, batch_size=max(config.batch_size, 1024))
+
+
 def fit(config: FitConfig) -> Path | None:
     """Train ``config.model`` and return the run folder (None on a non-chief worker).
 
@@ -353,8 +359,7 @@ def _fit(config: FitConfig, strategy, task: Task) -> Path:
     if config.resume:
         _restore_training_state(model, callbacks, _trim_history(run_dir, _backed_up_epochs(run_dir)))
 
-    train_ds = make_dataset(splits.x_train, splits.y_train, batch_size=config.batch_size, shuffle=True, seed=config.seed)
-    val_ds = make_dataset(splits.x_val, splits.y_val, batch_size=max(config.batch_size, 1024))
+    train_ds, val_ds = training_datasets(config, splits)
     if is_multi_worker(strategy):  # model.fit fails there (keras-team/keras#20585)
         callbacks = [c for c in callbacks if not isinstance(c, keras.callbacks.BackupAndRestore)]
         custom_fit(model, strategy, train_ds, val_ds, epochs=config.epochs, callbacks=callbacks, verbose=config.verbose,
