@@ -17,9 +17,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 from .errors import MnistKerasError
 
@@ -127,9 +127,8 @@ def save_final_weights(model, task: Task) -> None:
     from .artifacts import atomic_path
 
     os.makedirs(folder, exist_ok=True)
-    with atomic_path(os.path.join(folder, f"{task.name}.npz")) as tmp:
-        with open(tmp, "wb") as f:
-            np.savez(f, *model.get_weights())
+    with atomic_path(os.path.join(folder, f"{task.name}.npz")) as tmp, open(tmp, "wb") as f:
+        np.savez(f, *model.get_weights())
 
 
 @contextlib.contextmanager

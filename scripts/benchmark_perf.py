@@ -16,7 +16,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -29,7 +28,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from mnist_keras.data import load_mnist, make_splits  # noqa: E402
+from mnist_keras.data import load_mnist, make_splits
 
 BASELINE_BATCH = 128  # what a plain Keras MNIST tutorial uses
 FULL = {"images": 12_000, "rounds": 5, "latency_runs": 300, "batch_images": 1000, "fit_limit": None, "variants": True}
@@ -114,6 +113,42 @@ def training(mnist, size: dict) -> tuple[dict, object]:
                      "test_accuracy": float(np.mean(np.argmax(proba, axis=1) == mnist.y_test))})  # fmt: skip
     result = {"train_images": n, "epochs_each": size["rounds"] + 1, "rows": rows}
     return result, models[rows[1]["setup"]]
+
+
+THREAD_SETTINGS = ((0, 0), (1, 2), (1, 1))  # (inter_op, intra_op); 0 = TensorFlow's choice (all cores)
+
+
+def thread_probe(mnist, size: dict, inter: int, intra: int) -> None:
+    """Child process: print images/s of the default fit path under one threading setting."""
+    import tensorflow as tf
+
+    tf.config.threading.set_inter_op_parallelism_threads(inter)  # must precede any TF op
+    tf.config.threading.set_intra_op_parallelism_threads(intra)
+    from mnist_keras.models import build_model
+    from mnist_keras.train import FitConfig, compile_model, training_datasets
+
+    config = FitConfig().with_architecture_defaults()
+    splits = make_splits(mnist, limit=size["images"], seed=0)
+    model = build_model(config.model)
+    compile_model(model, config.learning_rate)
+    train_ds, _ = training_datasets(config, splits)
+    model.fit(train_ds, epochs=1, verbose=0)  # warm-up
+    start = time.perf_counter()
+    model.fit(train_ds, epochs=1, verbose=0)
+    print(json.dumps(len(splits.y_train) / (time.perf_counter() - start)))
+
+
+def threads(size: dict, rounds: int) -> list[dict]:
+    """tf.config.threading settings, each in its own process (they cannot change after start-up)."""
+    rates = {setting: [] for setting in THREAD_SETTINGS}
+    for _ in range(rounds):
+        for inter, intra in THREAD_SETTINGS:
+            cmd = [sys.executable, __file__, "--thread-probe", str(inter), str(intra)] + (["--quick"] if not size["variants"] else [])
+            out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=REPO).stdout
+            rates[(inter, intra)].append(json.loads(out.strip().splitlines()[-1]))
+    base = float(np.median(rates[THREAD_SETTINGS[0]]))
+    return [{"inter_op": inter, "intra_op": intra, "images_per_s": float(np.median(v)), "ratio": float(np.median(v)) / base,
+             "all_rounds": [round(x) for x in v]} for (inter, intra), v in rates.items()]  # fmt: skip
 
 
 # ---------------------------------------------------------------- inference
@@ -252,20 +287,25 @@ def markdown(report: dict) -> str:
     parts = [
         "# Performance benchmarks",
         f"Measured by `{report['command']}` on {report['date']}.",
-        f"Machine: {m['cpu']}, {m['cores']} cores, {m['gpus']} GPUs, {m['platform']}; Python {m['python']}, "
+        (f"Machine: {m['cpu']}, {m['cores']} cores, {m['gpus']} GPUs, {m['platform']}; Python {m['python']}, "
         f"TensorFlow {m['tensorflow']}, Keras {m['keras']}. Load average (1 min) {report['load_before'][0]:.1f} "
         f"before, {report['load_after'][0]:.1f} after: the CPU was shared, so compare ratios (measured interleaved, "
-        "A/B/C/A/B/C, medians), not absolute figures, across runs.",
+        "A/B/C/A/B/C, medians), not absolute figures, across runs."),
         "## Training throughput (paper's model, CPU)",
-        f"One epoch over {train['train_images']:,} training images per round, {len(train['rows'][0]['all_rounds'])} rounds "
+        (f"One epoch over {train['train_images']:,} training images per round, {len(train['rows'][0]['all_rounds'])} rounds "
         f"interleaved after one warm-up epoch; test accuracy after all {train['epochs_each']} epochs on those images "
-        "(10,000 test images). Callbacks and validation are left out on both sides.",
+        "(10,000 test images). Callbacks and validation are left out on both sides."),
         _table(["setup", "images/s (median)", "x baseline", "each round", "test accuracy"],
                [[r["setup"], f"{r['images_per_s']:,.0f}", f"{r['ratio']:.2f}", " ".join(map(str, r["all_rounds"])),
                  f"{r['test_accuracy']:.4f}"] for r in train["rows"]]),
+        ("Thread settings (`tf.config.threading`), mnist-keras defaults otherwise; each setting in its own "
+         "process, processes alternated; 0 means TensorFlow's choice:") if report.get("threads") else "",
+        _table(["inter_op", "intra_op", "images/s (median)", "x TF default", "each round"],
+               [[str(r["inter_op"]), str(r["intra_op"]), f"{r['images_per_s']:,.0f}", f"{r['ratio']:.2f}",
+                 " ".join(map(str, r["all_rounds"]))] for r in report["threads"]]) if report.get("threads") else "",
         "## Inference",
-        f"Single image: median and p99 latency of one call (microseconds). Batch: images/s predicting "
-        f"{infer['batch_images']:,} images in one call. Ratios are to `model.predict` (latency: lower is better).",
+        (f"Single image: median and p99 latency of one call (microseconds). Batch: images/s predicting "
+        f"{infer['batch_images']:,} images in one call. Ratios are to `model.predict` (latency: lower is better)."),
         _table(["path", "median us", "p99 us", "latency x predict", "batch images/s", "throughput x predict"],
                [[r["path"], f"{r['median_us']:,.0f}", f"{r['p99_us']:,.0f}", f"{r['latency_ratio']:.3f}",
                  f"{r['batch_images_per_s']:,.0f}", f"{r['throughput_ratio']:.2f}"] for r in infer["rows"]]),
@@ -280,7 +320,7 @@ def markdown(report: dict) -> str:
     mem = report["memory"]
     parts += ["## Peak memory of fit",
               _table(["command", "peak RSS MiB", "wall seconds"], [[f"`{mem['command']}`", f"{mem['peak_rss_mib']:,.0f}", f"{mem['seconds']:.0f}"]])]  # fmt: skip
-    return "\n\n".join(parts) + "\n"
+    return "\n\n".join(part for part in parts if part) + "\n"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -288,10 +328,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="A few hundred images, few repeats: checks the script runs.")
     parser.add_argument("--output", default=str(REPO / "docs" / "BENCHMARKS.md"), help="Markdown report; JSON goes beside it.")
     parser.add_argument("--data-dir", default=None, help="MNIST folder (default: $MNIST_KERAS_DATA).")
+    parser.add_argument("--thread-probe", nargs=2, type=int, metavar=("INTER", "INTRA"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     size = QUICK if args.quick else FULL
     if args.data_dir:
         os.environ["MNIST_KERAS_DATA"] = args.data_dir
+    if args.thread_probe:
+        return thread_probe(load_mnist(args.data_dir), size, *args.thread_probe)
     report = {"command": "python scripts/benchmark_perf.py" + (" --quick" if args.quick else ""),
               "date": time.strftime("%Y-%m-%d %H:%M %Z"), "load_before": os.getloadavg(), "sizes": size}  # fmt: skip
     mnist = load_mnist(args.data_dir)
@@ -299,6 +342,7 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="mnist-keras-bench-") as tmp:
         folder = Path(tmp)
         report["training"], model = training(mnist, size)
+        report["threads"] = threads(size, rounds=2) if size["variants"] else []
         report["inference"] = inference(model, mnist, size, folder)
         report["startup"] = startup(model, mnist, report["inference"], folder, runs=1 if args.quick else 3)
         report["memory"] = peak_memory(size["fit_limit"], folder)
