@@ -61,13 +61,15 @@ def cli() -> None:
 @click.option("--run-dir", type=click.Path(file_okay=False), default=None, help="Run folder. Default: runs/<model>-<time>.")
 @click.option("--saved-models", "saved_models_dir", default="saved_models", help="Where the final model is copied as <model>.keras.")
 @click.option("--resume", is_flag=True, help="Continue the interrupted run in --run-dir from its last finished epoch.")
+@click.option("--histograms", is_flag=True, help="Also log weight histograms to TensorBoard every epoch.")
+@click.option("--no-eval", is_flag=True, help="Skip evaluating the best model into <run>/eval/ after training.")
 @click.option("--strategy", type=click.Choice(["auto", "default", "mirrored", "multi-worker"]), default="auto",
               help="tf.distribute strategy: mirrored = all local GPUs; multi-worker = the cluster in $TF_CONFIG; auto = mirrored when several GPUs are visible.")
 @click.option("--mixed-precision", is_flag=True, help="Compute in float16 (weights stay float32). Helps on GPUs with tensor cores; slows CPUs.")
-@click.option("--jit-compile", is_flag=True, help="Compile the training step with XLA. Helps on GPUs; measured slower on CPUs (docs/BENCHMARKS.md).")
+@click.option("--jit-compile/--no-jit-compile", default=True, help="Compile the training step with XLA (measured faster on CPU and GPU; see docs/BENCHMARKS.md).")
 @click.option("--quiet", is_flag=True, help="No progress output.")
-def fit(quiet: bool, **options) -> None:
-    """Train a model; the run folder gets model.keras, config.json, history.csv and TensorBoard logs."""
+def fit(quiet: bool, no_eval: bool, **options) -> None:
+    """Train a model; the run folder gets model.keras, config.json, history.csv, TensorBoard logs and eval/."""
     _quiet_tensorflow()
     from .train import FitConfig, fit as run_fit, read_history, verbosity
 
@@ -80,6 +82,37 @@ def fit(quiet: bool, **options) -> None:
     click.echo(f"run folder: {run_dir}")
     if best:
         click.echo(f"best epoch {int(best['epoch']) + 1}: val_accuracy {float(best['val_accuracy']):.4f}, val_loss {float(best['val_loss']):.4f}")
+    if not no_eval:
+        from .evaluate import evaluate_model, run_settings
+
+        summary = evaluate_model(run_dir, data_dir=run_settings(run_dir).get("data_dir"))
+        test = summary["splits"]["test"]
+        click.echo(f"evaluation: {summary['output_dir']}")
+        click.echo(f"test accuracy {test['accuracy']:.4f} ({test['errors']} errors of {test['n']:,})")
+        click.echo(f"test macro F1 {test['macro_f1']:.4f}")
+
+
+@cli.command()
+@click.argument("model", type=click.Path())
+@click.option("--split", type=click.Choice(["train", "test", "both"]), default="both",
+              help="train: all 60,000 training images (the paper's Table 1); test: the 10,000 test images.")
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None, help=DATA_DIR_HELP)
+@click.option("--output", "output_dir", type=click.Path(file_okay=False), default=None,
+              help="Output folder. Default: <run>/eval/ for a run folder's model, else eval/<model file name>/.")
+@click.option("--batch-size", type=int, default=1024, help="Images per prediction step.")
+def evaluate(model: str, split: str, **options) -> None:
+    """Classification reports, confusion matrices and plots for MODEL (a .keras file or a run folder)."""
+    _quiet_tensorflow()
+    from pathlib import Path
+
+    from .evaluate import evaluate_model
+
+    summary = evaluate_model(model, splits=split, **options)
+    output = Path(summary["output_dir"])
+    for name, numbers in summary["splits"].items():
+        if split in (name, "both"):
+            click.echo((output / numbers["report"]).read_text(encoding="utf-8"))
+    click.echo(f"reports, confusion matrices and plots in {output}/ (summary: {output / 'metrics.json'})")
 
 
 @cli.command("models")
@@ -91,6 +124,34 @@ def list_models() -> None:
     for arch in ARCHITECTURES.values():
         aliases = f" (alias: {', '.join(arch.aliases)})" if arch.aliases else ""
         click.echo(f"{arch.name:<16} {arch.build().count_params():>10,} params  {arch.description}{aliases}")
+
+
+@cli.command("export")
+@click.argument("model_path", metavar="MODEL", type=click.Path())
+@click.option("--quantize", "quantize", multiple=True, metavar="VARIANT",
+              help="float32, dynamic, float16 or int8; repeat or comma-separate. Default: all four.")
+@click.option("--output", "output_dir", type=click.Path(), default="tflite", help="Folder for the .tflite files and reports.")
+@click.option("--calibration-samples", type=int, default=500, help="Training images that calibrate the int8 variant.")
+@click.option("--max-accuracy-drop", type=float, default=0.5, help="Largest allowed test-accuracy loss against Keras, in percentage points.")
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None, help=DATA_DIR_HELP)
+@click.option("--test-limit", type=int, default=None, hidden=True, help="Verify on the first N test images only (smoke runs).")
+def export_command(model_path: str, quantize: tuple[str, ...], **options) -> None:
+    """Convert MODEL (a .keras file or run folder) to TFLite variants and verify each against it."""
+    _quiet_tensorflow()
+    from .errors import VerificationError
+    from .export import export, format_table, parse_variants
+
+    variants = parse_variants(quantize)  # before loading TensorFlow: a typo fails at once
+    result = export(model_path, variants=variants, **options)
+    click.echo(format_table(result.report))
+    click.echo(f"Keras accuracy {100 * result.report['keras_accuracy']:.2f}% on {result.report['test_images']:,} test images")
+    for path in result.files:
+        click.echo(f"wrote {path}")
+    if result.failed:
+        raise VerificationError(
+            f"{', '.join(result.failed)} lost more than {options['max_accuracy_drop']} accuracy points "
+            f"(files kept, marked FAILED in {result.output_dir / (result.name + '_report.md')})"
+        )
 
 
 @cli.group()

@@ -27,3 +27,15 @@ class TrainingError(MnistKerasError):
     """Training could not finish (for example the loss became NaN)."""
 
     exit_code = 1
+
+
+class ExportError(MnistKerasError):
+    """An export cannot start: unknown variant, unwritable output folder, bad option."""
+
+    exit_code = 2
+
+
+class VerificationError(MnistKerasError):
+    """An exported model lost more accuracy than allowed against its Keras model."""
+
+    exit_code = 3

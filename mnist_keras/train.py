@@ -6,7 +6,7 @@ A run folder holds everything needed to understand, reproduce or resume a run::
       config.json     every setting, library versions, data source and checksums
       model.keras     best validation model (atomically replaced when it improves)
       history.csv     one row per epoch (loss, accuracy, val_*, learning_rate)
-      logs/           TensorBoard event files (train/ and validation/)
+      logs/           TensorBoard event files (train/, validation/, confusion/ images)
       backup/         BackupAndRestore state while a run is unfinished
 
 The test split is never touched here: early stopping, the LR schedule and
@@ -36,6 +36,7 @@ from .errors import MnistKerasError, TrainingError
 
 HISTORY_FILENAME = "history.csv"
 MONITOR = "val_loss"
+CONFUSION_TAG = "validation_confusion_matrix"
 
 
 @dataclass
@@ -59,9 +60,10 @@ class FitConfig:
     run_dir: str | None = None
     saved_models_dir: str = "saved_models"
     resume: bool = False
+    histograms: bool = False
     strategy: str = "auto"
     mixed_precision: bool = False
-    jit_compile: bool = False
+    jit_compile: bool = True  # XLA: measured faster on CPU (docs/BENCHMARKS.md)
     verbose: int = 1
 
     def validate(self) -> None:
@@ -154,31 +156,67 @@ def _callback_classes():
         def on_epoch_begin(self, epoch, logs=None):
             self._epoch = epoch
 
-    return AtomicModelCheckpoint, NaNGuard
+    class ConfusionImages(keras.callbacks.Callback):
+        """Logs the validation confusion matrix as a TensorBoard image every epoch.
+
+        One predict over the validation images and a small heatmap (~0.5 s on
+        5,000 images), drawn by the same code as ``mnist-keras evaluate``.
+        """
+
+        def __init__(self, log_dir: Path, images, labels, *, name: str):
+            super().__init__()
+            self.log_dir, self.images, self.labels, self.name = str(log_dir), images, labels, name
+            self._writer = None
+
+        def on_epoch_end(self, epoch, logs=None):
+            import tensorflow as tf
+
+            from .evaluate import compute_metrics, predict_probabilities
+            from .plots import confusion_png_bytes
+
+            metrics = compute_metrics(self.labels, predict_probabilities(self.model, self.images))
+            title = f"{self.name} · validation · epoch {epoch + 1} · accuracy {metrics['accuracy']:.2%}"
+            png = confusion_png_bytes(metrics["confusion_matrix"], title=title)
+            self._writer = self._writer or tf.summary.create_file_writer(self.log_dir)
+            with self._writer.as_default():
+                tf.summary.image(CONFUSION_TAG, tf.image.decode_png(png, channels=3)[None], step=epoch)
+            self._writer.flush()
+
+        def on_train_end(self, logs=None):
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
+
+    return AtomicModelCheckpoint, NaNGuard, ConfusionImages
 
 
-def make_callbacks(config: FitConfig, run_dir: Path) -> list:
+def make_callbacks(config: FitConfig, run_dir: Path, *, validation: tuple | None = None) -> list:
     """Every training callback, in the order they must run at epoch end.
 
     BackupAndRestore saves before CSVLogger writes its row, so a history row
     on disk always has a backup behind it (the resume test relies on this).
+    ``validation`` (images, labels) turns on the per-epoch confusion-matrix
+    image in ``logs/confusion``; ``config.histograms`` adds weight histograms.
     """
     import keras
 
-    AtomicModelCheckpoint, NaNGuard = _callback_classes()
+    AtomicModelCheckpoint, NaNGuard, ConfusionImages = _callback_classes()
     checkpoint = AtomicModelCheckpoint(str(run_dir / MODEL_FILENAME), monitor=MONITOR, save_best_only=True)
     early_stopping = keras.callbacks.EarlyStopping(
         monitor=MONITOR, patience=config.patience, restore_best_weights=True
     )
-    return [
+    callbacks = [
         NaNGuard(),
         checkpoint,
         early_stopping,
         keras.callbacks.ReduceLROnPlateau(monitor=MONITOR, factor=0.5, patience=2, min_lr=1e-5),
         keras.callbacks.BackupAndRestore(str(run_dir / "backup")),
         keras.callbacks.CSVLogger(str(run_dir / HISTORY_FILENAME), append=config.resume),
-        keras.callbacks.TensorBoard(log_dir=str(run_dir / "logs")),
+        keras.callbacks.TensorBoard(log_dir=str(run_dir / "logs"), histogram_freq=1 if config.histograms else 0),
     ]
+    if validation is not None:
+        callbacks.append(ConfusionImages(run_dir / "logs" / "confusion", *validation, name=config.model))
+    return callbacks
 
 
 def _restore_training_state(model, callbacks: list, history_rows: list[dict]) -> None:
@@ -355,7 +393,7 @@ def _fit(config: FitConfig, strategy, task: Task) -> Path:
     with precision_policy(config.mixed_precision), strategy.scope():
         model = build_model(config.model)
         compile_model(model, config.learning_rate, jit_compile=config.jit_compile)
-    callbacks = make_callbacks(config, run_dir)
+    callbacks = make_callbacks(config, run_dir, validation=(splits.x_val, splits.y_val))
     if config.resume:
         _restore_training_state(model, callbacks, _trim_history(run_dir, _backed_up_epochs(run_dir)))
 

@@ -39,7 +39,7 @@ def scalar_tags(log_dir: Path) -> set[str]:
 def test_fit_end_to_end(tmp_path, data_dir):
     result = run_cli("fit", "--limit", 3000, "--epochs", 1, "--data-dir", data_dir, "--run-dir", "runs/smoke", cwd=tmp_path)
     run = tmp_path / "runs" / "smoke"
-    assert sorted(p.name for p in run.iterdir()) == ["config.json", "history.csv", "logs", "model.keras"]
+    assert sorted(p.name for p in run.iterdir()) == ["config.json", "eval", "history.csv", "logs", "model.keras"]
     assert (tmp_path / "saved_models" / "lamontagne.keras").stat().st_size > 1_000_000
     config = json.loads((run / "config.json").read_text())
     assert config["settings"]["epochs"] == 1 and config["settings"]["batch_size"] == 128
@@ -51,6 +51,13 @@ def test_fit_end_to_end(tmp_path, data_dir):
     assert float(history[0]["val_accuracy"]) > 0.6  # chance is 0.1
     assert "epoch_loss" in scalar_tags(run / "logs")
     assert "run folder:" in result.stdout and "val_accuracy" in result.stdout
+    metrics = json.loads((run / "eval" / "metrics.json").read_text())
+    test = metrics["splits"]["test"]
+    assert list(metrics["splits"]) == ["train", "test"] and test["accuracy"] > 0.6
+    assert result.stdout.strip().splitlines()[-2:] == [
+        f"test accuracy {test['accuracy']:.4f} ({test['errors']} errors of 10,000)",
+        f"test macro F1 {test['macro_f1']:.4f}",
+    ]
 
 
 def test_resume_continues_after_interruption(tmp_path, data_dir):
@@ -67,11 +74,23 @@ def test_resume_continues_after_interruption(tmp_path, data_dir):
     assert 1 <= done_before < 4, "the run must be interrupted mid-way for this test to mean anything"
     assert (run / "backup").is_dir()
 
-    run_cli("fit", "--resume", "--run-dir", "run", "--quiet", cwd=tmp_path)
+    run_cli("fit", "--resume", "--run-dir", "run", "--quiet", "--no-eval", cwd=tmp_path)
     history = read_history(run)
     assert [int(row["epoch"]) for row in history] == [0, 1, 2, 3]
     assert not (run / "backup").exists()  # cleaned up once the run finished
     assert (run / "model.keras").is_file()
+    assert not (run / "eval").exists()  # --no-eval
+
+
+def test_histograms_option_turns_on_weight_histograms(tmp_path):
+    import keras
+
+    from mnist_keras.train import FitConfig, make_callbacks
+
+    for histograms, freq in ((False, 0), (True, 1)):
+        callbacks = make_callbacks(FitConfig(histograms=histograms), tmp_path)
+        (board,) = [c for c in callbacks if isinstance(c, keras.callbacks.TensorBoard)]
+        assert board.histogram_freq == freq
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,153 @@
+"""Pictures of evaluation numbers: confusion heatmaps, mistake grids, training curves.
+
+Pictures come second: every function here draws numbers that ``evaluate.py``
+has already computed and written as JSON/CSV. Figures are drawn with the Agg
+backend (no display needed) and saved through :func:`save_figure`, so a killed
+process never leaves a half-written PNG.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+
+from .artifacts import atomic_path
+
+DPI = 110  # dots per inch of saved PNGs: a 7-inch confusion matrix is ~770 px wide
+DIGITS = [str(d) for d in range(10)]
+MISTAKE_COLUMNS = 8
+
+
+def _pyplot():
+    """matplotlib.pyplot on the Agg backend (headless, thread-safe enough for callbacks)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(fig, target: Path, *, dpi: int = DPI) -> Path:
+    """Atomically save ``fig`` as a PNG at ``target`` and close it."""
+    try:
+        with atomic_path(target) as tmp:
+            fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight")
+    finally:
+        _pyplot().close(fig)
+    return Path(target)
+
+
+def figure_png_bytes(fig, *, dpi: int = 100) -> bytes:
+    """``fig`` as PNG bytes (for TensorBoard), then closed."""
+    buffer = io.BytesIO()
+    try:
+        fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    finally:
+        _pyplot().close(fig)
+    return buffer.getvalue()
+
+
+def confusion_figure(matrix: np.ndarray, *, title: str, normalized: bool = False, size: float = 7.0):
+    """A labelled seaborn heatmap of a 10x10 confusion matrix (rows: true digit).
+
+    Counts use a logarithmic colour scale: on MNIST the diagonal holds ~1,000
+    per cell and the errors a handful, so a linear scale would paint every
+    error white. Zero cells stay white and unlabelled, so the eye lands on the
+    mistakes. ``normalized`` divides each row by its total and shows
+    percentages (the diagonal is then each digit's recall).
+    """
+    import seaborn as sns
+    from matplotlib.colors import LogNorm
+    from matplotlib.ticker import FuncFormatter
+
+    plt = _pyplot()
+    matrix = np.asarray(matrix, dtype=np.float64)
+    if normalized:
+        totals = matrix.sum(axis=1, keepdims=True)
+        values = 100.0 * np.divide(matrix, totals, out=np.zeros_like(matrix), where=totals > 0)
+        labels = np.where(values >= 0.1, np.char.add(np.char.mod("%.1f", values), "%"), "<0.1%")
+        labels = np.where(values > 0, labels, "")
+        vmin, colorbar_label = 0.1, "% of the true digit's images"
+    else:
+        values = matrix
+        labels = np.where(values > 0, np.char.mod("%d", values.astype(np.int64)), "")
+        vmin, colorbar_label = 1, "images"
+    fig, ax = plt.subplots(figsize=(size, size * 0.86))
+    norm = LogNorm(vmin=vmin, vmax=max(values.max(), vmin * 10))
+    sns.heatmap(
+        np.where(values > 0, values, np.nan), ax=ax, cmap="rocket_r", norm=norm, annot=labels, fmt="",
+        annot_kws={"fontsize": 8 if normalized or size < 6 else 9}, linewidths=0.5, linecolor="#dddddd", square=True,
+        xticklabels=DIGITS, yticklabels=DIGITS, cbar_kws={"label": colorbar_label},
+    )  # fmt: skip
+    ax.collections[0].colorbar.ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    ax.set_facecolor("white")
+    ax.set_xlabel("predicted digit")
+    ax.set_ylabel("true digit")
+    ax.tick_params(axis="y", rotation=0)
+    ax.set_title(title, fontsize=11 if size >= 6 else 9)
+    return fig
+
+
+def confusion_png_bytes(matrix: np.ndarray, *, title: str) -> bytes:
+    """A small count heatmap as PNG bytes, cheap enough to render every epoch."""
+    return figure_png_bytes(confusion_figure(matrix, title=title, size=5.0))
+
+
+def mistakes_figure(images: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray, confidence: np.ndarray, *, title: str):
+    """A grid of misclassified images, each captioned ``true -> predicted (confidence)``.
+
+    Args:
+        images: uint8 ``(K, 28, 28)``, already ordered (most confident first).
+        y_true, y_pred: ``(K,)`` labels.
+        confidence: ``(K,)`` probability the model gave its (wrong) prediction.
+    """
+    plt = _pyplot()
+    count = max(len(images), 1)
+    columns = min(MISTAKE_COLUMNS, count)
+    rows = -(-count // columns)
+    height = 1.6 * rows + 0.8  # inches: 0.8 for the heading and the first row's captions
+    fig, axes = plt.subplots(rows, columns, figsize=(1.45 * columns, height), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, image, true, pred, conf in zip(axes.flat, images, y_true, y_pred, confidence):
+        ax.imshow(image, cmap="gray_r", vmin=0, vmax=255)
+        ax.set_title(f"true {true} → {pred}\n{100 * conf:.1f}%", fontsize=9, color="#b00020")
+    if not len(images):
+        axes.flat[0].text(0.5, 0.5, "no mistakes", ha="center", va="center", fontsize=12)
+    fig.suptitle(title, fontsize=11, y=1 - 0.12 / height)
+    # Fixed spacing: tight_layout over 32 axes costs a full extra draw (~1 s).
+    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=1 - 0.75 / height, wspace=0.1, hspace=0.45)
+    return fig
+
+
+def curves_figure(history: list[dict], *, title: str):
+    """Loss and accuracy per epoch, training against validation (the paper's Figure 4).
+
+    The best epoch (lowest validation loss, the one ``model.keras`` holds) is
+    marked with a dotted line.
+    """
+    plt = _pyplot()
+    epochs = [int(row["epoch"]) + 1 for row in history]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for ax, metric in zip(axes, ("loss", "accuracy")):
+        for prefix, label, style in (("", "training", "o-"), ("val_", "validation", "s-")):
+            values = [float(row[prefix + metric]) for row in history if row.get(prefix + metric)]
+            if len(values) == len(epochs):
+                ax.plot(epochs, values, style, label=label, markersize=4)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(metric)
+        ax.grid(alpha=0.3)
+        ax.legend()
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    val_losses = [float(row["val_loss"]) for row in history if row.get("val_loss")]
+    if len(val_losses) == len(epochs) and epochs:
+        best = epochs[int(np.argmin(val_losses))]
+        for ax in axes:
+            ax.axvline(best, color="gray", linestyle=":", label=f"best epoch ({best})")
+        axes[0].legend()
+    fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    return fig
