@@ -31,7 +31,7 @@ sys.path.insert(0, str(REPO))
 from mnist_keras.data import load_mnist, make_splits
 
 BASELINE_BATCH = 128  # what a plain Keras MNIST tutorial uses
-FULL = {"images": 12_000, "rounds": 5, "latency_runs": 300, "batch_images": 1000, "fit_limit": None, "variants": True}
+FULL = {"images": 6_000, "rounds": 8, "latency_runs": 300, "batch_images": 1000, "fit_limit": None, "variants": True}
 QUICK = {"images": 256, "rounds": 1, "latency_runs": 10, "batch_images": 64, "fit_limit": 100, "variants": False}
 
 
@@ -47,14 +47,21 @@ def machine() -> dict:
             "gpus": len(tf.config.list_physical_devices("GPU"))}  # fmt: skip
 
 
-def interleaved(candidates: dict, rounds: int) -> dict[str, list[float]]:
-    """Items per second of each ``candidate() -> items``, measured A, B, C, A, B, C, ..."""
+def interleaved(candidates: dict, rounds: int, *, cpu: dict | None = None) -> dict[str, list[float]]:
+    """Items per second of each ``candidate() -> items``, measured A, B, C, A, B, C, ...
+
+    With ``cpu`` (a dict), also records items per CPU-second of this process
+    (all its threads) per candidate: on a shared machine wall-clock rates
+    swing with other people's load, work per CPU-second much less.
+    """
     rates = {name: [] for name in candidates}
     for _ in range(rounds):
         for name, run in candidates.items():
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             items = run()
             rates[name].append(items / (time.perf_counter() - start))
+            if cpu is not None:
+                cpu.setdefault(name, []).append(items / max(time.process_time() - start_cpu, 1e-9))
     return rates
 
 
@@ -90,12 +97,13 @@ def training(mnist, size: dict) -> tuple[dict, object]:
 
     setups = {
         f"baseline: model.fit(numpy), batch {BASELINE_BATCH}": plain(),
-        f"mnist-keras fit defaults (tf.data, batch {default.batch_size})": ours(),
+        f"mnist-keras fit defaults (tf.data, batch {default.batch_size}, XLA {'on' if default.jit_compile else 'off'})": ours(),
     }
-    if size["variants"]:  # where the time goes: XLA and batch size, each alone
+    if size["variants"]:  # where the time goes: the pipeline alone, XLA, batch size
+        xla = "--jit-compile" if default.jit_compile else "--no-jit-compile"
         setups |= {
-            f"tf.data, batch {default.batch_size}, --jit-compile": ours(jit_compile=True),
-            **{f"tf.data, batch {b}": ours(batch_size=b) for b in (128, 256, 512) if b != default.batch_size},
+            f"defaults but {'--no-jit-compile' if default.jit_compile else '--jit-compile'}": ours(jit_compile=not default.jit_compile),
+            **{f"defaults but --batch-size {b} ({xla})": ours(batch_size=b) for b in (256, 512) if b != default.batch_size},
         }
     candidates = {}
     for name, (model, run) in setups.items():
@@ -103,13 +111,16 @@ def training(mnist, size: dict) -> tuple[dict, object]:
         run()  # warm-up epoch: traces and compiles the step function
         models[name] = model
         candidates[name] = lambda run=run: (run(), n)[1]
-    rates = interleaved(candidates, size["rounds"])
+    cpu = {}
+    rates = interleaved(candidates, size["rounds"], cpu=cpu)
     base = float(np.median(next(iter(rates.values()))))
+    base_cpu = float(np.median(next(iter(cpu.values()))))
     rows = []
     for name, values in rates.items():
         proba = models[name].predict(mnist.x_test[..., None], batch_size=1000, verbose=0)
         rows.append({"setup": name, "images_per_s": float(np.median(values)), "ratio": float(np.median(values)) / base,
-                     "all_rounds": [round(v) for v in values],
+                     "all_rounds": [round(v) for v in values], "images_per_cpu_s": float(np.median(cpu[name])),
+                     "cpu_ratio": float(np.median(cpu[name])) / base_cpu, "all_rounds_cpu": [round(v) for v in cpu[name]],
                      "test_accuracy": float(np.mean(np.argmax(proba, axis=1) == mnist.y_test))})  # fmt: skip
     result = {"train_images": n, "epochs_each": size["rounds"] + 1, "rows": rows}
     return result, models[rows[1]["setup"]]
@@ -133,22 +144,26 @@ def thread_probe(mnist, size: dict, inter: int, intra: int) -> None:
     compile_model(model, config.learning_rate)
     train_ds, _ = training_datasets(config, splits)
     model.fit(train_ds, epochs=1, verbose=0)  # warm-up
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), time.process_time()
     model.fit(train_ds, epochs=1, verbose=0)
-    print(json.dumps(len(splits.y_train) / (time.perf_counter() - start)))
+    n = len(splits.y_train)
+    print(json.dumps([n / (time.perf_counter() - start), n / (time.process_time() - start_cpu)]))
 
 
 def threads(size: dict, rounds: int) -> list[dict]:
     """tf.config.threading settings, each in its own process (they cannot change after start-up)."""
-    rates = {setting: [] for setting in THREAD_SETTINGS}
+    rates, cpu = {s: [] for s in THREAD_SETTINGS}, {s: [] for s in THREAD_SETTINGS}
     for _ in range(rounds):
         for inter, intra in THREAD_SETTINGS:
             cmd = [sys.executable, __file__, "--thread-probe", str(inter), str(intra)] + (["--quick"] if not size["variants"] else [])
             out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=REPO).stdout
-            rates[(inter, intra)].append(json.loads(out.strip().splitlines()[-1]))
+            wall, per_cpu = json.loads(out.strip().splitlines()[-1])
+            rates[(inter, intra)].append(wall)
+            cpu[(inter, intra)].append(per_cpu)
     base = float(np.median(rates[THREAD_SETTINGS[0]]))
     return [{"inter_op": inter, "intra_op": intra, "images_per_s": float(np.median(v)), "ratio": float(np.median(v)) / base,
-             "all_rounds": [round(x) for x in v]} for (inter, intra), v in rates.items()]  # fmt: skip
+             "all_rounds": [round(x) for x in v], "images_per_cpu_s": float(np.median(cpu[(inter, intra)]))}
+            for (inter, intra), v in rates.items()]  # fmt: skip
 
 
 # ---------------------------------------------------------------- inference
@@ -295,14 +310,17 @@ def markdown(report: dict) -> str:
         (f"One epoch over {train['train_images']:,} training images per round, {len(train['rows'][0]['all_rounds'])} rounds "
         f"interleaved after one warm-up epoch; test accuracy after all {train['epochs_each']} epochs on those images "
         "(10,000 test images). Callbacks and validation are left out on both sides."),
-        _table(["setup", "images/s (median)", "x baseline", "each round", "test accuracy"],
-               [[r["setup"], f"{r['images_per_s']:,.0f}", f"{r['ratio']:.2f}", " ".join(map(str, r["all_rounds"])),
-                 f"{r['test_accuracy']:.4f}"] for r in train["rows"]]),
+        _table(["setup", "images/s (wall)", "x baseline", "images per CPU-s", "x baseline", "test accuracy"],
+               [[r["setup"], f"{r['images_per_s']:,.0f}", f"{r['ratio']:.2f}", f"{r['images_per_cpu_s']:,.0f}",
+                 f"{r['cpu_ratio']:.2f}", f"{r['test_accuracy']:.4f}"] for r in train["rows"]]),
+        ("Images per CPU-second counts the work this process's threads did, so it moves much less than wall-clock "
+         "images/s when other people's jobs share the CPU; every round's figures are in `benchmarks.json`."),
         ("Thread settings (`tf.config.threading`), mnist-keras defaults otherwise; each setting in its own "
          "process, processes alternated; 0 means TensorFlow's choice:") if report.get("threads") else "",
-        _table(["inter_op", "intra_op", "images/s (median)", "x TF default", "each round"],
+        _table(["inter_op", "intra_op", "images/s (wall)", "x TF default", "each round", "images per CPU-s"],
                [[str(r["inter_op"]), str(r["intra_op"]), f"{r['images_per_s']:,.0f}", f"{r['ratio']:.2f}",
-                 " ".join(map(str, r["all_rounds"]))] for r in report["threads"]]) if report.get("threads") else "",
+                 " ".join(map(str, r["all_rounds"])), f"{r['images_per_cpu_s']:,.0f}"] for r in report["threads"]])
+        if report.get("threads") else "",
         "## Inference",
         (f"Single image: median and p99 latency of one call (microseconds). Batch: images/s predicting "
         f"{infer['batch_images']:,} images in one call. Ratios are to `model.predict` (latency: lower is better)."),
