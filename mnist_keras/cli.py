@@ -53,6 +53,9 @@ def cli() -> None:
 @click.option("--epochs", type=int, default=None, help="Maximum epochs. Default: the architecture's own (20 for lamontagne).")
 @click.option("--batch-size", type=int, default=None, help="Global batch size (split across replicas and workers). Default: the architecture's own (128 for lamontagne).")
 @click.option("--learning-rate", type=float, default=None, help="Initial Adam learning rate. Default: the architecture's own (0.001).")
+@click.option("--augment/--no-augment", default=None, help="Random shifts, rotations and zoom of training batches. Default: the architecture's own.")
+@click.option("--lr-schedule", type=click.Choice(["plateau", "cosine"]), default=None,
+              help="plateau: halve the LR when validation loss stalls; cosine: decay over all epochs. Default: the architecture's own.")
 @click.option("--seed", type=int, default=42, help="Random seed for splits, initialisation and shuffling.")
 @click.option("--limit", type=int, default=None, help="Train on a stratified subset of N images (smoke runs). Default: all.")
 @click.option("--validation-size", type=int, default=5000, help="Images held out of the 60k training set for validation.")
@@ -126,6 +129,35 @@ def list_models() -> None:
         click.echo(f"{arch.name:<16} {arch.build().count_params():>10,} params  {arch.description}{aliases}")
 
 
+@cli.command()
+@click.option("--models", "models", default=None, help="Comma-separated architectures, e.g. lamontagne,bn-cnn. Default: all.")
+@click.option("--epochs", type=int, default=None, help="Maximum epochs for every model. Default: each architecture's own.")
+@click.option("--limit", type=int, default=None, help="Train on a stratified subset of N images (smoke runs). Default: all.")
+@click.option("--seed", type=int, default=42, help="Random seed shared by every model (split, initialisation, shuffling).")
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None, help=DATA_DIR_HELP)
+@click.option("--output", type=click.Path(file_okay=False), default=None, help="Output folder. Default: runs/compare-<time>.")
+@click.option("--saved-models", "saved_models_dir", default="saved_models", help="Where the best model is copied as best.keras.")
+@click.option("--quiet", is_flag=True, help="No training progress output.")
+def compare(models: str | None, quiet: bool, **options) -> None:
+    """Train several architectures the same way and rank them by validation accuracy."""
+    _quiet_tensorflow()
+    from .compare import BEST_MODEL_NAME, LEADERBOARD_MD, CompareConfig
+    from .compare import compare as run_compare
+    from .train import verbosity
+
+    names = models.split(",") if models else None
+    result = run_compare(CompareConfig(models=names, verbose=verbosity(quiet), **options))
+    click.echo((result.output / LEADERBOARD_MD).read_text(), nl=False)
+    click.echo(f"leaderboard: {result.output}/leaderboard.{{csv,md,png}}")
+    if result.best is None:
+        raise MnistKerasError(f"every architecture failed; see {result.output / 'leaderboard.csv'}")
+    best = result.best
+    click.echo(
+        f"best by validation accuracy: {best['model']} (val {100 * best['val_accuracy']:.2f}%, "
+        f"test {100 * best['test_accuracy']:.2f}%), copied to {options['saved_models_dir']}/{BEST_MODEL_NAME}"
+    )
+
+
 @cli.command("export")
 @click.argument("model_path", metavar="MODEL", type=click.Path())
 @click.option("--quantize", "quantize", multiple=True, metavar="VARIANT",
@@ -152,6 +184,29 @@ def export_command(model_path: str, quantize: tuple[str, ...], **options) -> Non
             f"{', '.join(result.failed)} lost more than {options['max_accuracy_drop']} accuracy points "
             f"(files kept, marked FAILED in {result.output_dir / (result.name + '_report.md')})"
         )
+
+
+@cli.command("predict")
+@click.argument("model_path", metavar="MODEL", type=click.Path())
+@click.argument("images", metavar="IMAGE_OR_FOLDER...", nargs=-1, required=True, type=click.Path())
+@click.option("--top-k", "top_k", type=click.IntRange(1, 10), default=3, help="How many of the most probable digits to list.")
+@click.option("--json", "json_lines", is_flag=True, help="One JSON object per image per line (path, digit, probability, top_k, or error).")
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="Interpreter threads for .tflite models. Default: the runtime's choice.")
+@click.option("--benchmark", "benchmark_runs", type=click.IntRange(min=0), default=0, help="Also time N single-image predictions.")
+def predict_command(model_path: str, images: tuple[str, ...], top_k: int, json_lines: bool, threads: int | None, benchmark_runs: int) -> None:
+    """Classify digit images (files or folders) with MODEL (.keras, run folder or .tflite).
+
+    Images are made MNIST-style first (any size, colour or polarity). Same output
+    as scripts/mnist_edge.py; exit code 1 if any image could not be classified.
+    """
+    _quiet_tensorflow()
+    from .classify import run
+    from .predict import load_predictor
+
+    predictor = load_predictor(model_path, num_threads=threads)
+    code = run(images, predictor.predict_proba, k=top_k, json_lines=json_lines, benchmark_runs=benchmark_runs)
+    if code:
+        sys.exit(code)
 
 
 @cli.group()

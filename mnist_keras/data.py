@@ -291,13 +291,29 @@ def class_counts(labels: np.ndarray) -> list[int]:
 # ------------------------------------------------------------------- tf.data
 
 
+# Augmentation: small random affine moves of the whole digit, the kind of
+# variation handwriting has. Larger rotations turn 6 into 9-like shapes.
+MAX_SHIFT_PX = 2.0
+MAX_ROTATION_DEG = 10.0
+MAX_ZOOM = 0.08  # scale factor drawn from [1 - MAX_ZOOM, 1 + MAX_ZOOM]
+
+
 def make_dataset(
-    images: np.ndarray, labels: np.ndarray, *, batch_size: int, shuffle: bool = False, seed: int = 0
+    images: np.ndarray,
+    labels: np.ndarray,
+    *,
+    batch_size: int,
+    shuffle: bool = False,
+    augment: bool = False,
+    seed: int = 0,
 ):
-    """A cached, optionally shuffled, batched and prefetched ``tf.data.Dataset``.
+    """A cached, optionally shuffled and augmented, batched and prefetched ``tf.data.Dataset``.
 
     Images go in as uint8 ``(N, 28, 28)`` and come out float32 ``(B, 28, 28, 1)``
     still in 0-255: the model's own ``Rescaling`` layer scales them.
+    ``augment`` applies :func:`random_affine` to every batch on the fly, in
+    the pipeline rather than the model, so saved and exported models carry
+    no augmentation layers; use it for training data only.
     """
     import tensorflow as tf
 
@@ -307,4 +323,45 @@ def make_dataset(
         ds = ds.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size)
     ds = ds.map(lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=tf.data.AUTOTUNE)
+    if augment:
+        # One stateless seed pair per batch: reproducible for a given seed, fresh every epoch.
+        seeds = tf.data.Dataset.random(seed=seed).batch(2)
+        ds = tf.data.Dataset.zip((ds, seeds)).map(
+            lambda batch, pair: (random_affine(batch[0], pair), batch[1]), num_parallel_calls=tf.data.AUTOTUNE
+        )
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def random_affine(images, seed):
+    """Randomly rotate, zoom and shift a float batch ``(B, 28, 28, 1)``; new pixels are 0.
+
+    One bilinear resampling per image (rotation, zoom and shift combined in a
+    single transform, so the strokes are blurred once, not three times).
+    ``fill_mode="CONSTANT"`` with 0 keeps the background black; Keras'
+    augmentation layers default to ``"reflect"``, which mirrors strokes in.
+    """
+    import math
+
+    import tensorflow as tf
+
+    batch = tf.shape(images)[0]
+    seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), num=3)
+    angle = tf.random.stateless_uniform([batch], seeds[0], -1.0, 1.0) * (MAX_ROTATION_DEG * math.pi / 180)
+    scale = 1.0 + tf.random.stateless_uniform([batch], seeds[1], -MAX_ZOOM, MAX_ZOOM)
+    shift = tf.random.stateless_uniform([batch, 2], seeds[2], -MAX_SHIFT_PX, MAX_SHIFT_PX)
+    # Output pixel (x, y) samples input (x', y') = R(-angle)/scale @ ((x, y) - centre - shift) + centre.
+    centre = (IMAGE_SHAPE[0] - 1) / 2
+    cos, sin = tf.cos(angle) / scale, tf.sin(angle) / scale
+    dx, dy = centre + shift[:, 0], centre + shift[:, 1]
+    a2 = centre - cos * dx - sin * dy
+    b2 = centre + sin * dx - cos * dy
+    zeros = tf.zeros_like(cos)
+    transforms = tf.stack([cos, sin, a2, -sin, cos, b2, zeros, zeros], axis=1)  # (B, 8)
+    return tf.raw_ops.ImageProjectiveTransformV3(
+        images=images,
+        transforms=transforms,
+        output_shape=tf.constant(IMAGE_SHAPE, tf.int32),
+        fill_value=0.0,
+        interpolation="BILINEAR",
+        fill_mode="CONSTANT",
+    )

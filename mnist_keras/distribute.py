@@ -56,9 +56,13 @@ def read_tf_config() -> dict | None:
     try:
         config = json.loads(raw)
     except json.JSONDecodeError as err:
-        raise MnistKerasError(f"{TF_CONFIG_VAR} is not valid JSON ({err.msg}); see the README's multi-worker section") from None
+        raise MnistKerasError(
+            f"{TF_CONFIG_VAR} is not valid JSON ({err.msg}); see the README's multi-worker section"
+        ) from None
     if not isinstance(config, dict) or "cluster" not in config or "task" not in config:
-        raise MnistKerasError(f'{TF_CONFIG_VAR} needs "cluster" and "task" keys; see the README\'s multi-worker section')
+        raise MnistKerasError(
+            f'{TF_CONFIG_VAR} needs "cluster" and "task" keys; see the README\'s multi-worker section'
+        )
     return config
 
 
@@ -195,7 +199,7 @@ def _step_functions(model, strategy, *, jit_compile: bool):
 
     def replica_train(x, y):
         grads, totals = gradients(x, y)
-        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
         return totals
 
     def replica_test(x, y):

@@ -11,6 +11,10 @@ Images go in as MNIST-style pixels 0-255 (uint8 or float), ``(N, 28, 28)`` or
 ``(N, 28, 28, 1)``; the model scales them itself. Quantized (int8/uint8)
 input and output tensors are handled explicitly with their scale and zero
 point, so every variant returns float32 probabilities ``(N, 10)``.
+
+:func:`open_classifier` is the checked entry point for user-given files: a
+missing, corrupt or wrong-shaped model raises :class:`ModelError` with a
+one-line message instead of the interpreter's own errors.
 """
 
 from __future__ import annotations
@@ -22,17 +26,30 @@ import numpy as np
 
 DEFAULT_BATCH_SIZE = 1000  # images per invoke when predicting many; resize is cheap, invokes are not
 INPUT_SHAPE = (28, 28, 1)
+NUM_CLASSES = 10
+INSTALL_HINT = "pip install ai-edge-litert (64-bit Linux, macOS, Windows) or tflite-runtime (32-bit Raspberry Pi OS)"
+
+
+class ModelError(ValueError):
+    """A ``.tflite`` file is missing, unreadable, or not a (1, 28, 28, 1) -> (1, 10) digit classifier."""
 
 
 def interpreter_class() -> type:
-    """The best available Interpreter class: LiteRT, then tflite-runtime, then TensorFlow."""
+    """The best available Interpreter class: LiteRT, then tflite-runtime, then TensorFlow.
+
+    Raises:
+        ImportError: none of the three is installed (the message says what to install).
+    """
     try:
         from ai_edge_litert.interpreter import Interpreter
     except ImportError:
         try:
             from tflite_runtime.interpreter import Interpreter
         except ImportError:
-            from tensorflow.lite import Interpreter  # deprecated; last resort
+            try:
+                from tensorflow.lite import Interpreter  # deprecated; last resort
+            except ImportError:
+                raise ImportError(f"no TFLite interpreter is installed; {INSTALL_HINT}") from None
     return Interpreter
 
 
@@ -41,6 +58,35 @@ def load_interpreter(path: str | os.PathLike, num_threads: int | None = None) ->
     interpreter = interpreter_class()(model_path=str(path), num_threads=num_threads)
     interpreter.allocate_tensors()
     return interpreter
+
+
+def open_classifier(path: str | os.PathLike, num_threads: int | None = None) -> Any:
+    """:func:`load_interpreter` for a user-given file, checked to be an MNIST digit classifier.
+
+    Raises:
+        ModelError: missing, unreadable, or not (1, 28, 28, 1) -> (1, 10).
+    """
+    if not os.path.isfile(path):
+        raise ModelError(f"{path}: model file not found; check the path (export one with 'mnist-keras export')")
+    try:
+        interpreter = load_interpreter(path, num_threads=num_threads)
+    except (ValueError, RuntimeError) as err:
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+        raise ModelError(f"{path}: not a readable .tflite model ({reason})") from None
+    check_classifier(interpreter, str(path))
+    return interpreter
+
+
+def check_classifier(interpreter: Any, name: str) -> None:
+    """Raise ModelError unless the model has one (B, 28, 28, 1) input and one (B, 10) output."""
+    inputs, outputs = interpreter.get_input_details(), interpreter.get_output_details()
+    in_shape = [tuple(int(d) for d in t["shape"][1:]) for t in inputs]
+    out_shape = [tuple(int(d) for d in t["shape"][1:]) for t in outputs]
+    if in_shape != [INPUT_SHAPE] or out_shape != [(NUM_CLASSES,)]:
+        raise ModelError(
+            f"{name}: not a digit classifier: inputs {in_shape} and outputs {out_shape}, "
+            f"expected one {INPUT_SHAPE} input and one ({NUM_CLASSES},) output"
+        )
 
 
 def quantize(values: np.ndarray, dtype: np.dtype, scale: float, zero_point: int) -> np.ndarray:

@@ -36,6 +36,10 @@ from .errors import MnistKerasError, TrainingError
 
 HISTORY_FILENAME = "history.csv"
 MONITOR = "val_loss"
+# "plateau": constant LR, halved by ReduceLROnPlateau when validation loss stalls.
+# "cosine": cosine decay from the initial LR to COSINE_FINAL_FRACTION of it over all epochs.
+LR_SCHEDULES = ("plateau", "cosine")
+COSINE_FINAL_FRACTION = 0.01
 CONFUSION_TAG = "validation_confusion_matrix"
 
 
@@ -43,15 +47,19 @@ CONFUSION_TAG = "validation_confusion_matrix"
 class FitConfig:
     """Every setting of a training run; saved as the run's ``config.json``.
 
-    ``None`` for ``epochs``, ``batch_size`` and ``learning_rate`` means "the
-    architecture's own default" (see ``models.Architecture``); :func:`fit`
-    fills them in before saving, so ``config.json`` always holds real values.
+    ``None`` for ``epochs``, ``batch_size``, ``learning_rate``, ``augment``
+    and ``lr_schedule`` means "the architecture's own default" (see
+    ``models.Architecture``); :func:`fit` fills them in before saving, so
+    ``config.json`` always holds real values. ``publish`` copies the final
+    model to ``saved_models_dir`` (``compare`` turns it off).
     """
 
     model: str = "lamontagne"
     epochs: int | None = None
     batch_size: int | None = None
     learning_rate: float | None = None
+    augment: bool | None = None
+    lr_schedule: str | None = None
     seed: int = 42
     limit: int | None = None
     validation_size: int = DEFAULT_VALIDATION_SIZE
@@ -60,6 +68,7 @@ class FitConfig:
     run_dir: str | None = None
     saved_models_dir: str = "saved_models"
     resume: bool = False
+    publish: bool = True
     histograms: bool = False
     strategy: str = "auto"
     mixed_precision: bool = False
@@ -74,6 +83,7 @@ class FitConfig:
             (self.learning_rate is None or self.learning_rate > 0, f"--learning-rate must be positive, got {self.learning_rate}"),
             (self.patience >= 1, f"--patience must be at least 1, got {self.patience}"),
             (self.limit is None or self.limit >= 10, f"--limit must be at least 10, got {self.limit}"),
+            (self.lr_schedule in (None, *LR_SCHEDULES), f"--lr-schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule}"),
             (self.strategy in STRATEGIES, f"--strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}"),
             (not (self.resume and self.strategy == "multi-worker"), "--resume is not supported with --strategy multi-worker; start a new run"),
         ]  # fmt: skip
@@ -95,6 +105,8 @@ class FitConfig:
             epochs=self.epochs or arch.epochs,
             batch_size=self.batch_size or arch.batch_size,
             learning_rate=self.learning_rate or arch.learning_rate,
+            augment=arch.augment if self.augment is None else self.augment,
+            lr_schedule=self.lr_schedule or arch.lr_schedule,
         )
 
 
@@ -156,6 +168,18 @@ def _callback_classes():
         def on_epoch_begin(self, epoch, logs=None):
             self._epoch = epoch
 
+    class LearningRateLogger(keras.callbacks.Callback):
+        """Put the optimizer's current LR in the epoch logs (history.csv, TensorBoard).
+
+        ReduceLROnPlateau does this itself; with a LearningRateSchedule there
+        is no ReduceLROnPlateau, and ``optimizer.learning_rate`` evaluates the
+        schedule at the current step.
+        """
+
+        def on_epoch_end(self, epoch, logs=None):
+            if logs is not None:
+                logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+
     class ConfusionImages(keras.callbacks.Callback):
         """Logs the validation confusion matrix as a TensorBoard image every epoch.
 
@@ -169,6 +193,8 @@ def _callback_classes():
             self._writer = None
 
         def on_epoch_end(self, epoch, logs=None):
+            if self.model.stop_training:  # NaNGuard stopped a diverged run: NaN probabilities, nothing to draw
+                return
             import tensorflow as tf
 
             from .evaluate import compute_metrics, predict_probabilities
@@ -187,7 +213,7 @@ def _callback_classes():
                 self._writer.close()
                 self._writer = None
 
-    return AtomicModelCheckpoint, NaNGuard, ConfusionImages
+    return AtomicModelCheckpoint, NaNGuard, LearningRateLogger, ConfusionImages
 
 
 def make_callbacks(config: FitConfig, run_dir: Path, *, validation: tuple | None = None) -> list:
@@ -195,21 +221,27 @@ def make_callbacks(config: FitConfig, run_dir: Path, *, validation: tuple | None
 
     BackupAndRestore saves before CSVLogger writes its row, so a history row
     on disk always has a backup behind it (the resume test relies on this).
+    ReduceLROnPlateau can only change a plain float LR, so it is used for the
+    "plateau" schedule only; "cosine" logs the schedule's LR instead.
     ``validation`` (images, labels) turns on the per-epoch confusion-matrix
     image in ``logs/confusion``; ``config.histograms`` adds weight histograms.
     """
     import keras
 
-    AtomicModelCheckpoint, NaNGuard, ConfusionImages = _callback_classes()
+    AtomicModelCheckpoint, NaNGuard, LearningRateLogger, ConfusionImages = _callback_classes()
     checkpoint = AtomicModelCheckpoint(str(run_dir / MODEL_FILENAME), monitor=MONITOR, save_best_only=True)
     early_stopping = keras.callbacks.EarlyStopping(
         monitor=MONITOR, patience=config.patience, restore_best_weights=True
     )
+    if config.lr_schedule == "plateau":
+        lr_callback = keras.callbacks.ReduceLROnPlateau(monitor=MONITOR, factor=0.5, patience=2, min_lr=1e-5)
+    else:
+        lr_callback = LearningRateLogger()
     callbacks = [
         NaNGuard(),
         checkpoint,
         early_stopping,
-        keras.callbacks.ReduceLROnPlateau(monitor=MONITOR, factor=0.5, patience=2, min_lr=1e-5),
+        lr_callback,
         keras.callbacks.BackupAndRestore(str(run_dir / "backup")),
         keras.callbacks.CSVLogger(str(run_dir / HISTORY_FILENAME), append=config.resume),
         keras.callbacks.TensorBoard(log_dir=str(run_dir / "logs"), histogram_freq=1 if config.histograms else 0),
@@ -219,7 +251,7 @@ def make_callbacks(config: FitConfig, run_dir: Path, *, validation: tuple | None
     return callbacks
 
 
-def _restore_training_state(model, callbacks: list, history_rows: list[dict]) -> None:
+def _restore_training_state(model, callbacks: list, history_rows: list[dict], lr_schedule: str) -> None:
     """Seed the LR and checkpoint / early-stopping 'best' values from a resumed run's history.
 
     BackupAndRestore restores weights and the epoch counter only; without this
@@ -232,7 +264,9 @@ def _restore_training_state(model, callbacks: list, history_rows: list[dict]) ->
     if not losses:
         return
     best = min(losses)
-    if history_rows[-1].get("learning_rate"):  # ReduceLROnPlateau's last decision
+    # A cosine schedule needs nothing: it is a function of the optimizer's
+    # step counter, which BackupAndRestore restores with the weights.
+    if lr_schedule == "plateau" and history_rows[-1].get("learning_rate"):  # ReduceLROnPlateau's last decision
         model.optimizer.learning_rate = float(history_rows[-1]["learning_rate"])
     for callback in callbacks:
         if isinstance(callback, keras.callbacks.ModelCheckpoint):
@@ -294,7 +328,8 @@ def prepare_run_dir(config: FitConfig) -> tuple[FitConfig, Path]:
         import json
 
         settings = json.loads(saved.read_text())["settings"]
-        return dataclasses.replace(FitConfig(**settings), resume=True, verbose=config.verbose), run_dir
+        saved_config = FitConfig(**settings).with_architecture_defaults()  # fills fields older runs lack
+        return dataclasses.replace(saved_config, resume=True, verbose=config.verbose), run_dir
     config = config.with_architecture_defaults()
     run_dir = Path(config.run_dir) if config.run_dir else default_run_dir(config.model)
     if run_dir.exists() and any(run_dir.iterdir()):
@@ -324,8 +359,23 @@ def write_config(config: FitConfig, run_dir: Path, mnist, splits: Splits) -> Non
     )
 
 
-def compile_model(model, learning_rate: float, *, jit_compile: bool = False) -> None:
-    """Adam + sparse categorical cross-entropy (keywords: Keras 3's 3rd positional is loss_weights)."""
+def learning_rate_for(config: FitConfig, steps_per_epoch: int):
+    """The optimizer's ``learning_rate``: a float ("plateau") or a cosine schedule over the whole run."""
+    import keras
+
+    if config.lr_schedule == "cosine":
+        return keras.optimizers.schedules.CosineDecay(
+            config.learning_rate, decay_steps=config.epochs * steps_per_epoch, alpha=COSINE_FINAL_FRACTION
+        )
+    return config.learning_rate
+
+
+def compile_model(model, learning_rate, *, jit_compile: bool = False) -> None:
+    """Adam + sparse categorical cross-entropy (keywords: Keras 3's 3rd positional is loss_weights).
+
+    ``learning_rate`` is a float or a ``keras.optimizers.schedules.LearningRateSchedule``;
+    ``jit_compile`` compiles the train/predict steps with XLA.
+    """
     import keras
 
     model.compile(
@@ -338,7 +388,9 @@ def compile_model(model, learning_rate: float, *, jit_compile: bool = False) -> 
 
 def training_datasets(config: FitConfig, splits: Splits):
     """The ``tf.data`` pipelines ``fit`` trains and validates on (also timed by the benchmark)."""
-    train_ds = make_dataset(splits.x_train, splits.y_train, batch_size=config.batch_size, shuffle=True, seed=config.seed)
+    train_ds = make_dataset(
+        splits.x_train, splits.y_train, batch_size=config.batch_size, shuffle=True, augment=config.augment, seed=config.seed
+    )
     return train_ds, make_dataset(splits.x_val, splits.y_val, batch_size=max(config.batch_size, 1024))
 
 
@@ -390,18 +442,19 @@ def _fit(config: FitConfig, strategy, task: Task) -> Path:
     if not config.resume:
         write_config(config, run_dir, mnist, splits)
 
+    steps_per_epoch = math.ceil(len(splits.y_train) / config.batch_size)
     with precision_policy(config.mixed_precision), strategy.scope():
         model = build_model(config.model)
-        compile_model(model, config.learning_rate, jit_compile=config.jit_compile)
+        compile_model(model, learning_rate_for(config, steps_per_epoch), jit_compile=config.jit_compile)
     callbacks = make_callbacks(config, run_dir, validation=(splits.x_val, splits.y_val))
     if config.resume:
-        _restore_training_state(model, callbacks, _trim_history(run_dir, _backed_up_epochs(run_dir)))
+        _restore_training_state(model, callbacks, _trim_history(run_dir, _backed_up_epochs(run_dir)), config.lr_schedule)
 
     train_ds, val_ds = training_datasets(config, splits)
     if is_multi_worker(strategy):  # model.fit fails there (keras-team/keras#20585)
         callbacks = [c for c in callbacks if not isinstance(c, keras.callbacks.BackupAndRestore)]
         custom_fit(model, strategy, train_ds, val_ds, epochs=config.epochs, callbacks=callbacks, verbose=config.verbose,
-                   steps_per_epoch=math.ceil(len(splits.y_train) / config.batch_size), jit_compile=config.jit_compile)  # fmt: skip
+                   steps_per_epoch=steps_per_epoch, jit_compile=config.jit_compile)  # fmt: skip
     else:
         model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, callbacks=callbacks,
                   verbose=config.verbose, shuffle=False)  # fmt: skip  # the dataset shuffles itself
@@ -413,17 +466,19 @@ def _fit(config: FitConfig, strategy, task: Task) -> Path:
             f"training diverged: the loss became NaN at {nan_guard.where}; "
             "try a lower --learning-rate (the best model so far is kept in the run folder)"
         )
-    _publish(config, run_dir)
+    best = run_dir / MODEL_FILENAME
+    if best.is_file() and config.mixed_precision:  # publish float32 weights and compute
+        from .distribute import float32_copy
+
+        save_model(float32_copy(best, config.model), best)
+    if config.publish:
+        _publish(config, run_dir)
     return run_dir
 
 
 def _publish(config: FitConfig, run_dir: Path) -> None:
     """Copy the best model to ``saved_models/<model>.keras`` (atomically)."""
     best = run_dir / MODEL_FILENAME
-    if best.is_file() and config.mixed_precision:
-        from .distribute import float32_copy
-
-        save_model(float32_copy(best, config.model), best)
     if best.is_file():
         copy_file(best, Path(config.saved_models_dir) / f"{config.model}.keras")
 

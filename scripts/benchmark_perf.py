@@ -30,6 +30,7 @@ sys.path.insert(0, str(REPO))
 
 from mnist_keras.data import load_mnist, make_splits
 
+EDGE_SCRIPT = "mnist_edge.py"  # scripts/<this> MODEL.tflite IMAGE, no TensorFlow
 BASELINE_BATCH = 128  # what a plain Keras MNIST tutorial uses
 FULL = {"images": 6_000, "rounds": 8, "latency_runs": 300, "batch_images": 1000, "fit_limit": None, "variants": True}
 QUICK = {"images": 256, "rounds": 1, "latency_runs": 10, "batch_images": 64, "fit_limit": 100, "variants": False}
@@ -84,7 +85,9 @@ def training(mnist, size: dict) -> tuple[dict, object]:
 
     def plain():  # the baseline: numpy float arrays straight into model.fit, batch 128
         model = build_model("lamontagne")
-        model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        model.compile(
+            optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+        )
         x = splits.x_train[..., None].astype("float32")
         return model, lambda: model.fit(x, splits.y_train, batch_size=BASELINE_BATCH, epochs=1, verbose=0)
 
@@ -102,8 +105,14 @@ def training(mnist, size: dict) -> tuple[dict, object]:
     if size["variants"]:  # where the time goes: the pipeline alone, XLA, batch size
         xla = "--jit-compile" if default.jit_compile else "--no-jit-compile"
         setups |= {
-            f"defaults but {'--no-jit-compile' if default.jit_compile else '--jit-compile'}": ours(jit_compile=not default.jit_compile),
-            **{f"defaults but --batch-size {b} ({xla})": ours(batch_size=b) for b in (256, 512) if b != default.batch_size},
+            f"defaults but {'--no-jit-compile' if default.jit_compile else '--jit-compile'}": ours(
+                jit_compile=not default.jit_compile
+            ),
+            **{
+                f"defaults but --batch-size {b} ({xla})": ours(batch_size=b)
+                for b in (256, 512)
+                if b != default.batch_size
+            },
         }
     candidates = {}
     for name, (model, run) in setups.items():
@@ -155,7 +164,9 @@ def threads(size: dict, rounds: int) -> list[dict]:
     rates, cpu = {s: [] for s in THREAD_SETTINGS}, {s: [] for s in THREAD_SETTINGS}
     for _ in range(rounds):
         for inter, intra in THREAD_SETTINGS:
-            cmd = [sys.executable, __file__, "--thread-probe", str(inter), str(intra)] + (["--quick"] if not size["variants"] else [])
+            cmd = [sys.executable, __file__, "--thread-probe", str(inter), str(intra)] + (
+                ["--quick"] if not size["variants"] else []
+            )
             out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=REPO).stdout
             wall, per_cpu = json.loads(out.strip().splitlines()[-1])
             rates[(inter, intra)].append(wall)
@@ -225,7 +236,7 @@ def inference(model, mnist, size: dict, folder: Path) -> dict:
     for row in rows:
         row["latency_ratio"] = row["median_us"] / base["median_us"]
         row["throughput_ratio"] = row["batch_images_per_s"] / base["batch_images_per_s"]
-    note = None if tflite else "LiteRT rows not yet measured: mnist_keras.export is not on this branch yet"
+    note = None if tflite else "LiteRT rows not measured: mnist_keras.export is missing"
     return {"batch_images": len(batch), "rows": rows, "note": note, "tflite": {k: str(v) for k, v in tflite.items()}}
 
 
@@ -233,12 +244,9 @@ def inference(model, mnist, size: dict, folder: Path) -> dict:
 
 
 def _edge_script() -> Path | None:
-    """The TensorFlow-free edge script in scripts/, if one exists yet."""
-    for path in sorted((REPO / "scripts").glob("*.py")):
-        text = path.read_text()
-        if path.name != Path(__file__).name and "Interpreter" in text and "import tensorflow" not in text:
-            return path
-    return None
+    """The TensorFlow-free edge script, if this checkout has it."""
+    path = REPO / "scripts" / EDGE_SCRIPT
+    return path if path.is_file() else None
 
 
 def _wall(cmd: list[str], runs: int) -> float:
@@ -265,13 +273,13 @@ def startup(model, mnist, inference_result: dict, folder: Path, runs: int) -> di
         cmd = [sys.executable, "-m", "mnist_keras.cli", "predict", str(model_path), str(image)]
         rows.append({"command": "mnist-keras predict MODEL.keras IMAGE", "seconds": _wall(cmd, runs)})
     else:
-        notes.append("`mnist-keras predict` not yet measured: the command is not on this branch yet")
+        notes.append("`mnist-keras predict` not measured: the command is missing")
     script, tflite = _edge_script(), inference_result["tflite"].get("float32")
     if script and tflite:
         rows.append({"command": f"python scripts/{script.name} MODEL.tflite IMAGE",
                      "seconds": _wall([sys.executable, str(script), tflite, str(image)], runs)})  # fmt: skip
     else:
-        notes.append("edge script not yet measured: no TensorFlow-free script and .tflite export on this branch yet")
+        notes.append(f"edge script not measured: scripts/{EDGE_SCRIPT} or the .tflite export is missing")
     return {"rows": rows, "notes": notes}
 
 
@@ -333,7 +341,9 @@ def markdown(report: dict) -> str:
     start = report["startup"]
     parts.append("## Start-up: process start to first prediction")
     if start["rows"]:
-        parts.append(_table(["command", "seconds (median)"], [[r["command"], f"{r['seconds']:.2f}"] for r in start["rows"]]))
+        parts.append(
+            _table(["command", "seconds (median)"], [[r["command"], f"{r['seconds']:.2f}"] for r in start["rows"]])
+        )
     parts += [f"Note: {note}." for note in start["notes"]]
     mem = report["memory"]
     parts += ["## Peak memory of fit",
@@ -343,8 +353,12 @@ def markdown(report: dict) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="A few hundred images, few repeats: checks the script runs.")
-    parser.add_argument("--output", default=str(REPO / "docs" / "BENCHMARKS.md"), help="Markdown report; JSON goes beside it.")
+    parser.add_argument(
+        "--quick", action="store_true", help="A few hundred images, few repeats: checks the script runs."
+    )
+    parser.add_argument(
+        "--output", default=str(REPO / "docs" / "BENCHMARKS.md"), help="Markdown report; JSON goes beside it."
+    )
     parser.add_argument("--data-dir", default=None, help="MNIST folder (default: $MNIST_KERAS_DATA).")
     parser.add_argument("--thread-probe", nargs=2, type=int, metavar=("INTER", "INTRA"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

@@ -171,3 +171,50 @@ def test_verify_cli_corrupt_file_exit_code(tmp_path):
     assert result.exit_code == 2
     assert result.output.startswith("Error: ") and "truncated" in result.output
     assert "Traceback" not in result.output
+
+
+# ------------------------------------------------------------- augmentation
+
+
+def _augmented_batch(images, seed=1):
+    from mnist_keras.data import make_dataset
+
+    labels = np.zeros(len(images), dtype=np.uint8)
+    batch, _ = next(iter(make_dataset(images, labels, batch_size=len(images), augment=True, seed=seed)))
+    return batch.numpy()
+
+
+def test_augmentation_keeps_shape_and_dtype_and_changes_images(mnist):
+    images = mnist.x_train[:64]
+    out = _augmented_batch(images)
+    assert out.shape == (64, 28, 28, 1) and out.dtype == np.float32
+    assert 0 <= out.min() and out.max() <= 255
+    changed = np.abs(out[..., 0] - images.astype(np.float32)).max(axis=(1, 2)) > 1
+    assert changed.mean() > 0.9
+    np.testing.assert_array_equal(out, _augmented_batch(images))  # same seed, same batch
+    assert not np.array_equal(out, _augmented_batch(images, seed=2))
+
+
+def test_augmentation_fills_with_black_not_reflections():
+    """A bright square in the middle must not be mirrored into the frame (fill_mode='reflect')."""
+    images = np.zeros((32, 28, 28), dtype=np.uint8)
+    images[:, 10:18, 10:18] = 255
+    out = _augmented_batch(images)[..., 0]
+    ring = np.ones((28, 28), dtype=bool)
+    ring[5:23, 5:23] = False  # 8x8 square, +-2 px shift, 10 degrees, 8% zoom: never reaches here
+    assert out[:, ring].max() == 0
+
+
+def test_augmentation_roughly_preserves_digit_mass(mnist):
+    images = mnist.x_train[:128]
+    ratio = _augmented_batch(images).sum(axis=(1, 2, 3)) / images.astype(np.float64).sum(axis=(1, 2))
+    assert 0.8 < ratio.min() and ratio.max() < 1.25  # zoom is at most +-8% per side
+    assert abs(ratio.mean() - 1) < 0.05
+
+
+def test_no_augmentation_returns_the_pixels_unchanged(mnist):
+    from mnist_keras.data import make_dataset
+
+    images = mnist.x_train[:32]
+    batch, _ = next(iter(make_dataset(images, mnist.y_train[:32], batch_size=32)))
+    np.testing.assert_array_equal(batch.numpy()[..., 0], images.astype(np.float32))

@@ -26,7 +26,9 @@ def test_chief_is_worker_zero_unless_the_cluster_has_a_chief():
     assert chief.is_chief and chief.num_workers == 3 and chief.name == "chief-0"
 
 
-@pytest.mark.parametrize(("value", "message"), [("{not json", "not valid JSON"), ('{"task": {}}', '"cluster" and "task"')])
+@pytest.mark.parametrize(
+    ("value", "message"), [("{not json", "not valid JSON"), ('{"task": {}}', '"cluster" and "task"')]
+)
 def test_bad_tf_config_is_a_clear_error(monkeypatch, value, message):
     monkeypatch.setenv("TF_CONFIG", value)
     with pytest.raises(MnistKerasError, match=message):
@@ -83,7 +85,9 @@ def test_two_workers_agree_and_only_the_chief_writes(tmp_path, data_dir, mnist):
                FINAL_WEIGHTS_VAR: str(weights), "TMPDIR": str(home / "tmp")}  # fmt: skip
         cmd = [sys.executable, "-m", "mnist_keras.cli", "fit", "--strategy", "multi-worker", "--limit", "1000",
                "--epochs", "1", "--validation-size", "500", "--no-eval", "--data-dir", str(data_dir), "--run-dir", "run", "--quiet"]  # fmt: skip
-        procs.append(subprocess.Popen(cmd, cwd=home, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+        procs.append(
+            subprocess.Popen(cmd, cwd=home, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        )
     outputs = [proc.communicate(timeout=300)[0] for proc in procs]
     assert [proc.returncode for proc in procs] == [0, 0], "\n".join(outputs)
 

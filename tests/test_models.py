@@ -37,3 +37,35 @@ def test_every_architecture_takes_raw_pixels_and_gives_probabilities(name):
     pixels = np.random.default_rng(0).integers(0, 256, (4, 28, 28, 1)).astype("float32")
     probs = np.asarray(model(pixels, training=False))
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", sorted(ARCHITECTURES))
+def test_every_architecture_trains_one_step(name):
+    from mnist_keras.train import compile_model
+
+    model = build_model(name)
+    compile_model(model, get_architecture(name).learning_rate)
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, (16, 28, 28, 1)).astype("float32")
+    labels = rng.integers(0, 10, 16)
+    before = [w.copy() for w in model.get_weights()]
+    loss = float(model.train_on_batch(pixels, labels)[0])
+    assert np.isfinite(loss)
+    assert any(not np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+
+
+def test_every_architecture_has_a_description_and_sane_defaults():
+    for arch in ARCHITECTURES.values():
+        assert arch.description and arch.epochs >= 1 and arch.learning_rate > 0
+        assert arch.lr_schedule in ("plateau", "cosine")
+
+
+def test_keras_convnet_matches_the_keras_example():
+    assert build_model("keras-convnet").count_params() == 34_826
+
+
+def test_no_augmentation_layers_inside_models():
+    """Augmentation lives in the tf.data pipeline, so saved/exported models stay plain."""
+    for name in ARCHITECTURES:
+        kinds = {layer.__class__.__name__ for layer in build_model(name).layers}
+        assert not {k for k in kinds if k.startswith("Random")}, name

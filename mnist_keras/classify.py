@@ -1,0 +1,222 @@
+"""Classify image files with any digit model: find files, preprocess, predict, print.
+
+The one implementation behind both ``mnist-keras predict`` and the edge script
+``scripts/mnist_edge.py`` (which embeds this file verbatim), so both accept
+the same inputs and print exactly the same lines. Model-agnostic: it takes a
+``predict_proba`` function, pixels ``(N, 28, 28, 1)`` uint8 0-255 -> float
+``(N, 10)``. Only the standard library, numpy and :mod:`.preprocess` (numpy +
+Pillow) are imported here, so it runs on a Raspberry Pi without TensorFlow.
+
+Every file gets its own result: one unreadable or blank image is reported
+(with the reason) and the others are still classified. :func:`run` returns
+exit code 1 when any file failed, 0 otherwise.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sys
+import time
+import warnings
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TextIO
+
+import numpy as np
+from PIL import Image
+
+from .preprocess import ImageError, to_mnist
+
+IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp")
+NUM_CLASSES = 10
+DEFAULT_TOP_K = 3
+BENCHMARK_WARMUP = 10  # single-image predictions discarded before timing
+BENCHMARK_PREPROCESS_RUNS = 5  # preprocessing is timed as the median of this many runs
+EXIT_OK = 0
+EXIT_IMAGE_FAILED = 1
+
+PredictProba = Callable[[np.ndarray], np.ndarray]  # (N, 28, 28, 1) uint8 -> (N, 10)
+
+
+@dataclasses.dataclass
+class Result:
+    """The outcome for one input file: a prediction, or the reason there is none."""
+
+    path: str
+    digit: int | None = None
+    probability: float | None = None
+    top_k: list[tuple[int, float]] = dataclasses.field(default_factory=list)
+    error: str | None = None
+
+    def as_dict(self) -> dict:
+        """JSON-ready: ``path`` plus either ``digit``/``probability``/``top_k`` or ``error``."""
+        if self.error is not None:
+            return {"path": self.path, "error": self.error}
+        top = [{"digit": d, "probability": round(p, 6)} for d, p in self.top_k]
+        return {"path": self.path, "digit": self.digit, "probability": round(self.probability, 6), "top_k": top}
+
+
+# ------------------------------------------------------------------ inputs
+
+
+def is_image_file(path: Path) -> bool:
+    return path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS
+
+
+def expand_inputs(inputs: Iterable[str | os.PathLike]) -> list[tuple[str, str | None]]:
+    """Command-line paths -> ``(path, error)`` pairs; a folder becomes its image files, sorted.
+
+    Files are kept as given whatever their extension (a wrong one is reported
+    when it is read); a folder without image files is an error of its own.
+    """
+    items = []
+    for entry in inputs:
+        path = Path(entry)
+        if not path.is_dir():
+            items.append((str(entry), None))
+            continue
+        found = sorted(p for p in path.iterdir() if is_image_file(p))
+        if not found:
+            kinds = ", ".join(e.lstrip(".") for e in IMAGE_EXTENSIONS)
+            items.append((str(entry), f"no image files ({kinds}) in folder {entry}"))
+        items.extend((str(p), None) for p in found)
+    return items
+
+
+# ------------------------------------------------------------- prediction
+
+
+def top_k(proba: np.ndarray, k: int = DEFAULT_TOP_K) -> list[tuple[int, float]]:
+    """The ``k`` most probable digits of one (10,) row, best first, as (digit, probability)."""
+    order = np.argsort(-np.asarray(proba, dtype=np.float64), kind="stable")[:k]
+    return [(int(d), float(proba[d])) for d in order]
+
+
+def load_digits(items: list[tuple[str, str | None]]) -> tuple[list[Result], np.ndarray, list[int]]:
+    """Preprocess every readable file -> (results with errors filled in, (M, 28, 28, 1) uint8, their indices)."""
+    results, digits, indices = [], [], []
+    for i, (path, error) in enumerate(items):
+        results.append(Result(path=path, error=error))
+        if error is not None:
+            continue
+        try:
+            digits.append(to_mnist(path))
+        except ImageError as err:
+            results[-1].error = str(err)
+            continue
+        indices.append(i)
+    batch = np.stack(digits)[..., np.newaxis] if digits else np.zeros((0, 28, 28, 1), np.uint8)
+    return results, batch, indices
+
+
+def classify(inputs: Iterable[str | os.PathLike], predict_proba: PredictProba, *, k: int = DEFAULT_TOP_K) -> list[Result]:
+    """One :class:`Result` per image file (folders expanded), in the order given.
+
+    Pillow warns about images between 1x and 2x its pixel limit while opening
+    them; preprocess refuses those with a clear error, so the warning is only
+    noise here (scoped to this call: the command-line tools are single-threaded).
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        results, batch, indices = load_digits(expand_inputs(inputs))
+    if len(batch):
+        proba = np.asarray(predict_proba(batch), dtype=np.float64)  # (M, 10)
+        for i, row in zip(indices, proba):
+            best = top_k(row, k)
+            results[i].digit, results[i].probability, results[i].top_k = best[0][0], best[0][1], best
+    return results
+
+
+# -------------------------------------------------------------- benchmark
+
+
+def benchmark(predict_proba: PredictProba, path: str, runs: int) -> dict:
+    """Time ``runs`` single-image predictions (after a warm-up) and the preprocessing of ``path``.
+
+    Latencies are in milliseconds; throughput is images per second at one
+    image per call (what a camera loop on a Pi does), preprocessing not included.
+    """
+    preprocess_times = []
+    for _ in range(BENCHMARK_PREPROCESS_RUNS):
+        start = time.perf_counter()
+        digit = to_mnist(path)[np.newaxis, ..., np.newaxis]  # (1, 28, 28, 1)
+        preprocess_times.append(1000 * (time.perf_counter() - start))
+    preprocess_ms = float(np.median(preprocess_times))
+    for _ in range(BENCHMARK_WARMUP):
+        predict_proba(digit)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        predict_proba(digit)
+        times.append(1000 * (time.perf_counter() - start))
+    return {
+        "image": path,
+        "runs": runs,
+        "median_ms": float(np.median(times)),
+        "p99_ms": float(np.percentile(times, 99)),
+        "throughput_per_s": float(len(times) / (sum(times) / 1000)) if sum(times) > 0 else float("inf"),
+        "preprocess_ms": preprocess_ms,
+    }
+
+
+# ------------------------------------------------------------- formatting
+
+
+def format_result(result: Result) -> str:
+    """One human-readable line: ``path: digit (p%)  top-k: d p%, ...`` or ``path: error: ...``."""
+    if result.error is not None:
+        return f"error: {result.error}"
+    top = ", ".join(f"{d} {100 * p:.1f}%" for d, p in result.top_k)
+    return f"{result.path}: {result.digit} ({100 * result.probability:.1f}%)  top-{len(result.top_k)}: {top}"
+
+
+def format_benchmark(stats: dict) -> str:
+    return (
+        f"benchmark: {stats['runs']} single-image predictions: median {stats['median_ms']:.3f} ms, "
+        f"p99 {stats['p99_ms']:.3f} ms, {stats['throughput_per_s']:,.0f} images/s "
+        f"(preprocessing: median {stats['preprocess_ms']:.1f} ms for {stats['image']})"
+    )
+
+
+def as_json(data: dict) -> str:
+    return json.dumps(data, ensure_ascii=False)
+
+
+# -------------------------------------------------------------------- run
+
+
+def run(
+    inputs: Iterable[str | os.PathLike],
+    predict_proba: PredictProba,
+    *,
+    k: int = DEFAULT_TOP_K,
+    json_lines: bool = False,
+    benchmark_runs: int = 0,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+) -> int:
+    """Classify ``inputs``, print one line per image, return the exit code (1 if any failed).
+
+    Text mode prints predictions to ``out`` and errors to ``err``; JSON mode
+    prints one object per image (``error`` for failures) to ``out``.
+    """
+    out, err = out or sys.stdout, err or sys.stderr
+    results = classify(inputs, predict_proba, k=k)
+    for result in results:
+        if json_lines:
+            print(as_json(result.as_dict()), file=out)
+        else:
+            print(format_result(result), file=err if result.error else out)
+    failed = sum(r.error is not None for r in results)
+    if failed and not json_lines:
+        print(f"{failed} of {len(results)} image(s) failed", file=err)
+    good = [r.path for r in results if r.error is None]
+    if benchmark_runs > 0 and good:
+        stats = benchmark(predict_proba, good[0], benchmark_runs)
+        print(as_json({"benchmark": stats}) if json_lines else format_benchmark(stats), file=out)
+    elif benchmark_runs > 0:
+        print("error: nothing to benchmark: no image could be classified", file=err)
+        failed = failed or 1
+    return EXIT_IMAGE_FAILED if failed else EXIT_OK
