@@ -28,7 +28,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from mnist_keras.data import load_mnist, make_splits
+from mnist_keras.data import load_mnist, make_splits  # noqa: E402 (after the sys.path line)
 
 EDGE_SCRIPT = "mnist_edge.py"  # scripts/<this> MODEL.tflite IMAGE, no TensorFlow
 BASELINE_BATCH = 128  # what a plain Keras MNIST tutorial uses
