@@ -13,6 +13,7 @@ import pytest
 
 from mnist_keras.distribute import FINAL_WEIGHTS_VAR, Task, current_task, read_tf_config
 from mnist_keras.errors import MnistKerasError
+from mnist_keras.models import ARCHITECTURES
 
 
 def test_chief_is_worker_zero_unless_the_cluster_has_a_chief():
@@ -106,3 +107,16 @@ def test_two_workers_agree_and_only_the_chief_writes(tmp_path, data_dir, mnist):
     assert sorted(p.name for p in (tmp_path / "worker1").iterdir()) == ["tmp"]  # nothing left behind
     assert not any((tmp_path / "worker1" / "tmp").iterdir())
     assert "chief wrote the run folder" in outputs[1]
+
+
+@pytest.mark.parametrize("name", sorted(ARCHITECTURES))
+def test_every_architecture_trains_under_xla(name):
+    """``--jit-compile`` is on by default, so every registered model must compile with XLA."""
+    from mnist_keras.models import build_model, get_architecture
+    from mnist_keras.train import compile_model
+
+    model = build_model(name)
+    compile_model(model, get_architecture(name).learning_rate, jit_compile=True)
+    rng = np.random.default_rng(0)
+    loss = model.train_on_batch(rng.integers(0, 256, (16, 28, 28, 1)).astype("float32"), rng.integers(0, 10, 16))
+    assert np.isfinite(float(loss[0]))
