@@ -75,6 +75,7 @@ def training(mnist, size: dict) -> tuple[dict, object]:
 
     import keras
 
+    from mnist_keras.distribute import precision_policy
     from mnist_keras.models import build_model
     from mnist_keras.train import FitConfig, compile_model, training_datasets
 
@@ -93,8 +94,9 @@ def training(mnist, size: dict) -> tuple[dict, object]:
 
     def ours(**changes):
         config = dataclasses.replace(default, **changes)
-        model = build_model(config.model)
-        compile_model(model, config.learning_rate, jit_compile=config.jit_compile)
+        with precision_policy(config.mixed_precision):
+            model = build_model(config.model)
+            compile_model(model, config.learning_rate, jit_compile=config.jit_compile)
         train_ds, _ = training_datasets(config, splits)
         return model, lambda: model.fit(train_ds, epochs=1, verbose=0)
 
@@ -113,6 +115,7 @@ def training(mnist, size: dict) -> tuple[dict, object]:
                 for b in (256, 512)
                 if b != default.batch_size
             },
+            "defaults but --mixed-precision": ours(mixed_precision=True),
         }
     candidates = {}
     for name, (model, run) in setups.items():
