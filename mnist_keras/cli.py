@@ -51,7 +51,7 @@ def cli() -> None:
 @cli.command()
 @click.option("--model", "model", default="lamontagne", help="Architecture name (see 'mnist-keras models').")
 @click.option("--epochs", type=int, default=None, help="Maximum epochs. Default: the architecture's own (20 for lamontagne).")
-@click.option("--batch-size", type=int, default=None, help="Batch size. Default: the architecture's own (128 for lamontagne).")
+@click.option("--batch-size", type=int, default=None, help="Global batch size (split across replicas and workers). Default: the architecture's own (128 for lamontagne).")
 @click.option("--learning-rate", type=float, default=None, help="Initial Adam learning rate. Default: the architecture's own (0.001).")
 @click.option("--augment/--no-augment", default=None, help="Random shifts, rotations and zoom of training batches. Default: the architecture's own.")
 @click.option("--lr-schedule", type=click.Choice(["plateau", "cosine"]), default=None,
@@ -66,6 +66,10 @@ def cli() -> None:
 @click.option("--resume", is_flag=True, help="Continue the interrupted run in --run-dir from its last finished epoch.")
 @click.option("--histograms", is_flag=True, help="Also log weight histograms to TensorBoard every epoch.")
 @click.option("--no-eval", is_flag=True, help="Skip evaluating the best model into <run>/eval/ after training.")
+@click.option("--strategy", type=click.Choice(["auto", "default", "mirrored", "multi-worker"]), default="auto",
+              help="tf.distribute strategy: mirrored = all local GPUs; multi-worker = the cluster in $TF_CONFIG; auto = mirrored when several GPUs are visible.")
+@click.option("--mixed-precision", is_flag=True, help="Compute in float16 (weights stay float32). Helps on GPUs with tensor cores; slows CPUs.")
+@click.option("--jit-compile/--no-jit-compile", default=True, help="Compile the training step with XLA (measured faster on CPU and GPU; see docs/BENCHMARKS.md).")
 @click.option("--quiet", is_flag=True, help="No progress output.")
 def fit(quiet: bool, no_eval: bool, **options) -> None:
     """Train a model; the run folder gets model.keras, config.json, history.csv, TensorBoard logs and eval/."""
@@ -73,6 +77,9 @@ def fit(quiet: bool, no_eval: bool, **options) -> None:
     from .train import FitConfig, fit as run_fit, read_history, verbosity
 
     run_dir = run_fit(FitConfig(**options, verbose=verbosity(quiet)))
+    if run_dir is None:
+        click.echo("worker finished; the chief wrote the run folder")
+        return
     history = read_history(run_dir)
     best = min(history, key=lambda row: float(row["val_loss"])) if history else None
     click.echo(f"run folder: {run_dir}")

@@ -89,7 +89,8 @@ def _inputs() -> tuple[keras.KerasTensor, keras.KerasTensor]:
 
 def _classifier(x: keras.KerasTensor) -> keras.KerasTensor:
     """The shared 10-way softmax head."""
-    return layers.Dense(NUM_CLASSES, activation="softmax", name="probabilities")(x)
+    # float32 even under mixed precision: a float16 softmax loses small probabilities.
+    return layers.Dense(NUM_CLASSES, activation="softmax", name="probabilities", dtype="float32")(x)
 
 
 @register(

@@ -20,15 +20,18 @@ import dataclasses
 import io
 import math
 import platform
+import shutil
 import sys
+import tempfile
 import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import __version__
-from .artifacts import CONFIG_FILENAME, MODEL_FILENAME, copy_file, write_json, write_text
+from .artifacts import CONFIG_FILENAME, MODEL_FILENAME, copy_file, save_model, write_json, write_text
 from .data import DEFAULT_VALIDATION_SIZE, Splits, class_counts, load_mnist, make_dataset, make_splits
+from .distribute import STRATEGIES, Task
 from .errors import MnistKerasError, TrainingError
 
 HISTORY_FILENAME = "history.csv"
@@ -67,6 +70,9 @@ class FitConfig:
     resume: bool = False
     publish: bool = True
     histograms: bool = False
+    strategy: str = "auto"
+    mixed_precision: bool = False
+    jit_compile: bool = True  # XLA: measured faster on CPU (docs/BENCHMARKS.md)
     verbose: int = 1
 
     def validate(self) -> None:
@@ -78,6 +84,8 @@ class FitConfig:
             (self.patience >= 1, f"--patience must be at least 1, got {self.patience}"),
             (self.limit is None or self.limit >= 10, f"--limit must be at least 10, got {self.limit}"),
             (self.lr_schedule in (None, *LR_SCHEDULES), f"--lr-schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule}"),
+            (self.strategy in STRATEGIES, f"--strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}"),
+            (not (self.resume and self.strategy == "multi-worker"), "--resume is not supported with --strategy multi-worker; start a new run"),
         ]  # fmt: skip
         for ok, message in checks:
             if not ok:
@@ -362,10 +370,11 @@ def learning_rate_for(config: FitConfig, steps_per_epoch: int):
     return config.learning_rate
 
 
-def compile_model(model, learning_rate) -> None:
+def compile_model(model, learning_rate, *, jit_compile: bool = False) -> None:
     """Adam + sparse categorical cross-entropy (keywords: Keras 3's 3rd positional is loss_weights).
 
-    ``learning_rate`` is a float or a ``keras.optimizers.schedules.LearningRateSchedule``.
+    ``learning_rate`` is a float or a ``keras.optimizers.schedules.LearningRateSchedule``;
+    ``jit_compile`` compiles the train/predict steps with XLA.
     """
     import keras
 
@@ -373,11 +382,24 @@ def compile_model(model, learning_rate) -> None:
         optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
+        jit_compile=jit_compile,
     )
 
 
-def fit(config: FitConfig) -> Path:
-    """Train ``config.model`` and return the run folder.
+def training_datasets(config: FitConfig, splits: Splits):
+    """The ``tf.data`` pipelines ``fit`` trains and validates on (also timed by the benchmark)."""
+    train_ds = make_dataset(
+        splits.x_train, splits.y_train, batch_size=config.batch_size, shuffle=True, augment=config.augment, seed=config.seed
+    )
+    return train_ds, make_dataset(splits.x_val, splits.y_val, batch_size=max(config.batch_size, 1024))
+
+
+def fit(config: FitConfig) -> Path | None:
+    """Train ``config.model`` and return the run folder (None on a non-chief worker).
+
+    With ``--strategy multi-worker`` every worker runs this; only the chief
+    (see ``distribute.current_task``) writes ``config.run_dir`` and
+    ``saved_models``; the others train into a temporary folder they delete.
 
     Raises:
         MnistKerasError: impossible options, a run folder that is in the way.
@@ -385,10 +407,27 @@ def fit(config: FitConfig) -> Path:
         TrainingError: the loss became NaN.
     """
     config.validate()
+    from .distribute import current_task, is_multi_worker, make_strategy, read_tf_config
+
+    strategy = make_strategy(config.strategy)  # first: multi-worker must precede any other TF op
+    task = current_task(read_tf_config()) if is_multi_worker(strategy) else Task()
+    if task.is_chief:
+        return _fit(config, strategy, task)
+    scratch = Path(tempfile.mkdtemp(prefix=f"mnist-keras-{task.name}-"))
+    try:
+        _fit(dataclasses.replace(config, run_dir=str(scratch / "run"), saved_models_dir=str(scratch / "saved_models")), strategy, task)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return None
+
+
+def _fit(config: FitConfig, strategy, task: Task) -> Path:
+    """Train in ``config.run_dir`` under ``strategy``; see :func:`fit`."""
     config, run_dir = prepare_run_dir(config)
 
     import keras
 
+    from .distribute import custom_fit, is_multi_worker, precision_policy, save_final_weights
     from .models import build_model
 
     keras.utils.set_random_seed(config.seed)
@@ -403,19 +442,23 @@ def fit(config: FitConfig) -> Path:
     if not config.resume:
         write_config(config, run_dir, mnist, splits)
 
-    model = build_model(config.model)
     steps_per_epoch = math.ceil(len(splits.y_train) / config.batch_size)
-    compile_model(model, learning_rate_for(config, steps_per_epoch))
+    with precision_policy(config.mixed_precision), strategy.scope():
+        model = build_model(config.model)
+        compile_model(model, learning_rate_for(config, steps_per_epoch), jit_compile=config.jit_compile)
     callbacks = make_callbacks(config, run_dir, validation=(splits.x_val, splits.y_val))
     if config.resume:
         _restore_training_state(model, callbacks, _trim_history(run_dir, _backed_up_epochs(run_dir)), config.lr_schedule)
 
-    train_ds = make_dataset(
-        splits.x_train, splits.y_train, batch_size=config.batch_size, shuffle=True, augment=config.augment, seed=config.seed
-    )
-    val_ds = make_dataset(splits.x_val, splits.y_val, batch_size=max(config.batch_size, 1024))
-    model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, callbacks=callbacks,
-              verbose=config.verbose, shuffle=False)  # the dataset shuffles itself
+    train_ds, val_ds = training_datasets(config, splits)
+    if is_multi_worker(strategy):  # model.fit fails there (keras-team/keras#20585)
+        callbacks = [c for c in callbacks if not isinstance(c, keras.callbacks.BackupAndRestore)]
+        custom_fit(model, strategy, train_ds, val_ds, epochs=config.epochs, callbacks=callbacks, verbose=config.verbose,
+                   steps_per_epoch=steps_per_epoch, jit_compile=config.jit_compile)  # fmt: skip
+    else:
+        model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, callbacks=callbacks,
+                  verbose=config.verbose, shuffle=False)  # fmt: skip  # the dataset shuffles itself
+    save_final_weights(model, task)
 
     nan_guard = callbacks[0]
     if nan_guard.where:
@@ -423,6 +466,11 @@ def fit(config: FitConfig) -> Path:
             f"training diverged: the loss became NaN at {nan_guard.where}; "
             "try a lower --learning-rate (the best model so far is kept in the run folder)"
         )
+    best = run_dir / MODEL_FILENAME
+    if best.is_file() and config.mixed_precision:  # publish float32 weights and compute
+        from .distribute import float32_copy
+
+        save_model(float32_copy(best, config.model), best)
     if config.publish:
         _publish(config, run_dir)
     return run_dir

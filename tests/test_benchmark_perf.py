@@ -1,0 +1,27 @@
+"""The performance benchmark runs end to end on a tiny setting (figures are printed, never asserted)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "benchmark_perf.py"
+
+
+def test_quick_benchmark_writes_both_reports(tmp_path, data_dir):
+    output = tmp_path / "docs" / "BENCHMARKS.md"
+    cmd = [sys.executable, str(SCRIPT), "--quick", "--data-dir", str(data_dir), "--output", str(output)]
+    result = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
+    report = json.loads((output.parent / "benchmarks.json").read_text())
+    setups = [row["setup"] for row in report["training"]["rows"]]
+    assert setups[0].startswith("baseline") and "defaults" in setups[1]
+    assert all(row["images_per_s"] > 0 and 0 <= row["test_accuracy"] <= 1 for row in report["training"]["rows"])
+    assert [row["path"] for row in report["inference"]["rows"]][:2] == ["model.predict", "model(x) direct call"]
+    assert report["memory"]["peak_rss_mib"] > 100  # TensorFlow alone is bigger than this
+    text = output.read_text()
+    for heading in ("Training throughput", "Inference", "Start-up", "Peak memory"):
+        assert heading in text
+    assert "python scripts/benchmark_perf.py --quick" in text
