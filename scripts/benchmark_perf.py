@@ -307,6 +307,12 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
 
 
+MEMORY_NOTE = (
+    "Peak resident memory (`ru_maxrss` of the child process) of one `fit` epoch on all training images "
+    "(unless `--limit` is shown), including the evaluation `fit` runs at the end."
+)
+
+
 def markdown(report: dict) -> str:
     """docs/BENCHMARKS.md from the same numbers as benchmarks.json."""
     m, train, infer = report["machine"], report["training"], report["inference"]
@@ -349,7 +355,7 @@ def markdown(report: dict) -> str:
         )
     parts += [f"Note: {note}." for note in start["notes"]]
     mem = report["memory"]
-    parts += ["## Peak memory of fit",
+    parts += ["## Peak memory of fit", MEMORY_NOTE,
               _table(["command", "peak RSS MiB", "wall seconds"], [[f"`{mem['command']}`", f"{mem['peak_rss_mib']:,.0f}", f"{mem['seconds']:.0f}"]])]  # fmt: skip
     return "\n\n".join(part for part in parts if part) + "\n"
 
