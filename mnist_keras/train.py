@@ -72,7 +72,7 @@ class FitConfig:
     histograms: bool = False
     strategy: str = "auto"
     mixed_precision: bool = False
-    jit_compile: bool = True  # XLA: measured faster on CPU (docs/BENCHMARKS.md)
+    jit_compile: bool = False  # XLA: no faster for lamontagne, 2.5-8x slower for conv models on CPU (README)
     verbose: int = 1
 
     def validate(self) -> None:
