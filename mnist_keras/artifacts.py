@@ -13,8 +13,9 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from .errors import ModelFileError
 
@@ -85,7 +86,9 @@ def resolve_model_path(path: str | os.PathLike) -> Path:
     if path.is_dir():
         path = path / MODEL_FILENAME
         if not path.is_file():
-            raise ModelFileError(f"{path.parent}: no {MODEL_FILENAME} in this folder; give a .keras file or a run folder")
+            raise ModelFileError(
+                f"{path.parent}: no {MODEL_FILENAME} in this folder; give a .keras file or a run folder"
+            )
     if not path.is_file():
         raise ModelFileError(f"{path}: model file not found; train one with 'mnist-keras fit' or check the path")
     if path.suffix != ".keras":
@@ -133,7 +136,9 @@ def check_classifier(model, name: str) -> None:
     if in_shape != (28, 28, 1):
         raise ModelFileError(f"{name}: model input is {in_shape}, expected (28, 28, 1); not an MNIST digit classifier")
     if out_shape != (10,):
-        raise ModelFileError(f"{name}: model output is {out_shape}, expected (10,) classes; not an MNIST digit classifier")
+        raise ModelFileError(
+            f"{name}: model output is {out_shape}, expected (10,) classes; not an MNIST digit classifier"
+        )
 
 
 def _first_line(err: BaseException) -> str:

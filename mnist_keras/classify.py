@@ -111,7 +111,9 @@ def load_digits(items: list[tuple[str, str | None]]) -> tuple[list[Result], np.n
     return results, batch, indices
 
 
-def classify(inputs: Iterable[str | os.PathLike], predict_proba: PredictProba, *, k: int = DEFAULT_TOP_K) -> list[Result]:
+def classify(
+    inputs: Iterable[str | os.PathLike], predict_proba: PredictProba, *, k: int = DEFAULT_TOP_K
+) -> list[Result]:
     """One :class:`Result` per image file (folders expanded), in the order given.
 
     Pillow warns about images between 1x and 2x its pixel limit while opening

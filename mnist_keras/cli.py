@@ -50,31 +50,75 @@ def cli() -> None:
 
 @cli.command()
 @click.option("--model", "model", default="lamontagne", help="Architecture name (see 'mnist-keras models').")
-@click.option("--epochs", type=int, default=None, help="Maximum epochs. Default: the architecture's own (20 for lamontagne).")
-@click.option("--batch-size", type=int, default=None, help="Global batch size (split across replicas and workers). Default: the architecture's own (128 for lamontagne).")
-@click.option("--learning-rate", type=float, default=None, help="Initial Adam learning rate. Default: the architecture's own (0.001).")
-@click.option("--augment/--no-augment", default=None, help="Random shifts, rotations and zoom of training batches. Default: the architecture's own.")
-@click.option("--lr-schedule", type=click.Choice(["plateau", "cosine"]), default=None,
-              help="plateau: halve the LR when validation loss stalls; cosine: decay over all epochs. Default: the architecture's own.")
+@click.option(
+    "--epochs", type=int, default=None, help="Maximum epochs. Default: the architecture's own (20 for lamontagne)."
+)
+@click.option(
+    "--batch-size",
+    type=int,
+    default=None,
+    help="Global batch size (split across replicas and workers). Default: the architecture's own (128 for lamontagne).",
+)
+@click.option(
+    "--learning-rate",
+    type=float,
+    default=None,
+    help="Initial Adam learning rate. Default: the architecture's own (0.001).",
+)
+@click.option(
+    "--augment/--no-augment",
+    default=None,
+    help="Random shifts, rotations and zoom of training batches. Default: the architecture's own.",
+)
+@click.option(
+    "--lr-schedule",
+    type=click.Choice(["plateau", "cosine"]),
+    default=None,
+    help="plateau: halve the LR when validation loss stalls; cosine: decay over all epochs. Default: the architecture's own.",
+)
 @click.option("--seed", type=int, default=42, help="Random seed for splits, initialisation and shuffling.")
-@click.option("--limit", type=int, default=None, help="Train on a stratified subset of N images (smoke runs). Default: all.")
-@click.option("--validation-size", type=int, default=5000, help="Images held out of the 60k training set for validation.")
+@click.option(
+    "--limit", type=int, default=None, help="Train on a stratified subset of N images (smoke runs). Default: all."
+)
+@click.option(
+    "--validation-size", type=int, default=5000, help="Images held out of the 60k training set for validation."
+)
 @click.option("--patience", type=int, default=5, help="Early-stopping patience in epochs (on validation loss).")
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None, help=DATA_DIR_HELP)
-@click.option("--run-dir", type=click.Path(file_okay=False), default=None, help="Run folder. Default: runs/<model>-<time>.")
-@click.option("--saved-models", "saved_models_dir", default="saved_models", help="Where the final model is copied as <model>.keras.")
+@click.option(
+    "--run-dir", type=click.Path(file_okay=False), default=None, help="Run folder. Default: runs/<model>-<time>."
+)
+@click.option(
+    "--saved-models",
+    "saved_models_dir",
+    default="saved_models",
+    help="Where the final model is copied as <model>.keras.",
+)
 @click.option("--resume", is_flag=True, help="Continue the interrupted run in --run-dir from its last finished epoch.")
 @click.option("--histograms", is_flag=True, help="Also log weight histograms to TensorBoard every epoch.")
 @click.option("--no-eval", is_flag=True, help="Skip evaluating the best model into <run>/eval/ after training.")
-@click.option("--strategy", type=click.Choice(["auto", "default", "mirrored", "multi-worker"]), default="auto",
-              help="tf.distribute strategy: mirrored = all local GPUs; multi-worker = the cluster in $TF_CONFIG; auto = mirrored when several GPUs are visible.")
-@click.option("--mixed-precision", is_flag=True, help="Compute in float16 (weights stay float32). Helps on GPUs with tensor cores; slows CPUs.")
-@click.option("--jit-compile/--no-jit-compile", default=False, help="Compile the training step with XLA (no gain for lamontagne on CPU, slower for conv models; try it on GPUs).")
+@click.option(
+    "--strategy",
+    type=click.Choice(["auto", "default", "mirrored", "multi-worker"]),
+    default="auto",
+    help="tf.distribute strategy: mirrored = all local GPUs; multi-worker = the cluster in $TF_CONFIG; auto = mirrored when several GPUs are visible.",
+)
+@click.option(
+    "--mixed-precision",
+    is_flag=True,
+    help="Compute in float16 (weights stay float32). Helps on GPUs with tensor cores; slows CPUs.",
+)
+@click.option(
+    "--jit-compile/--no-jit-compile",
+    default=False,
+    help="Compile the training step with XLA (no gain for lamontagne on CPU, slower for conv models; try it on GPUs).",
+)
 @click.option("--quiet", is_flag=True, help="No progress output.")
 def fit(quiet: bool, no_eval: bool, **options) -> None:
     """Train a model; the run folder gets model.keras, config.json, history.csv, TensorBoard logs and eval/."""
     _quiet_tensorflow()
-    from .train import FitConfig, fit as run_fit, read_history, verbosity
+    from .train import FitConfig, read_history, verbosity
+    from .train import fit as run_fit
 
     run_dir = run_fit(FitConfig(**options, verbose=verbosity(quiet)))
     if run_dir is None:
@@ -84,7 +128,9 @@ def fit(quiet: bool, no_eval: bool, **options) -> None:
     best = min(history, key=lambda row: float(row["val_loss"])) if history else None
     click.echo(f"run folder: {run_dir}")
     if best:
-        click.echo(f"best epoch {int(best['epoch']) + 1}: val_accuracy {float(best['val_accuracy']):.4f}, val_loss {float(best['val_loss']):.4f}")
+        click.echo(
+            f"best epoch {int(best['epoch']) + 1}: val_accuracy {float(best['val_accuracy']):.4f}, val_loss {float(best['val_loss']):.4f}"
+        )
     if not no_eval:
         from .evaluate import evaluate_model, run_settings
 
@@ -97,11 +143,20 @@ def fit(quiet: bool, no_eval: bool, **options) -> None:
 
 @cli.command()
 @click.argument("model", type=click.Path())
-@click.option("--split", type=click.Choice(["train", "test", "both"]), default="both",
-              help="train: all 60,000 training images (the paper's Table 1); test: the 10,000 test images.")
+@click.option(
+    "--split",
+    type=click.Choice(["train", "test", "both"]),
+    default="both",
+    help="train: all 60,000 training images (the paper's Table 1); test: the 10,000 test images.",
+)
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None, help=DATA_DIR_HELP)
-@click.option("--output", "output_dir", type=click.Path(file_okay=False), default=None,
-              help="Output folder. Default: <run>/eval/ for a run folder's model, else eval/<model file name>/.")
+@click.option(
+    "--output",
+    "output_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Output folder. Default: <run>/eval/ for a run folder's model, else eval/<model file name>/.",
+)
 @click.option("--batch-size", type=int, default=1024, help="Images per prediction step.")
 def evaluate(model: str, split: str, **options) -> None:
     """Classification reports, confusion matrices and plots for MODEL (a .keras file or a run folder)."""
@@ -130,13 +185,25 @@ def list_models() -> None:
 
 
 @cli.command()
-@click.option("--models", "models", default=None, help="Comma-separated architectures, e.g. lamontagne,bn-cnn. Default: all.")
-@click.option("--epochs", type=int, default=None, help="Maximum epochs for every model. Default: each architecture's own.")
-@click.option("--limit", type=int, default=None, help="Train on a stratified subset of N images (smoke runs). Default: all.")
-@click.option("--seed", type=int, default=42, help="Random seed shared by every model (split, initialisation, shuffling).")
+@click.option(
+    "--models", "models", default=None, help="Comma-separated architectures, e.g. lamontagne,bn-cnn. Default: all."
+)
+@click.option(
+    "--epochs", type=int, default=None, help="Maximum epochs for every model. Default: each architecture's own."
+)
+@click.option(
+    "--limit", type=int, default=None, help="Train on a stratified subset of N images (smoke runs). Default: all."
+)
+@click.option(
+    "--seed", type=int, default=42, help="Random seed shared by every model (split, initialisation, shuffling)."
+)
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None, help=DATA_DIR_HELP)
-@click.option("--output", type=click.Path(file_okay=False), default=None, help="Output folder. Default: runs/compare-<time>.")
-@click.option("--saved-models", "saved_models_dir", default="saved_models", help="Where the best model is copied as best.keras.")
+@click.option(
+    "--output", type=click.Path(file_okay=False), default=None, help="Output folder. Default: runs/compare-<time>."
+)
+@click.option(
+    "--saved-models", "saved_models_dir", default="saved_models", help="Where the best model is copied as best.keras."
+)
 @click.option("--quiet", is_flag=True, help="No training progress output.")
 def compare(models: str | None, quiet: bool, **options) -> None:
     """Train several architectures the same way and rank them by validation accuracy."""
@@ -160,13 +227,27 @@ def compare(models: str | None, quiet: bool, **options) -> None:
 
 @cli.command("export")
 @click.argument("model_path", metavar="MODEL", type=click.Path())
-@click.option("--quantize", "quantize", multiple=True, metavar="VARIANT",
-              help="float32, dynamic, float16 or int8; repeat or comma-separate. Default: all four.")
-@click.option("--output", "output_dir", type=click.Path(), default="tflite", help="Folder for the .tflite files and reports.")
+@click.option(
+    "--quantize",
+    "quantize",
+    multiple=True,
+    metavar="VARIANT",
+    help="float32, dynamic, float16 or int8; repeat or comma-separate. Default: all four.",
+)
+@click.option(
+    "--output", "output_dir", type=click.Path(), default="tflite", help="Folder for the .tflite files and reports."
+)
 @click.option("--calibration-samples", type=int, default=500, help="Training images that calibrate the int8 variant.")
-@click.option("--max-accuracy-drop", type=float, default=0.5, help="Largest allowed test-accuracy loss against Keras, in percentage points.")
+@click.option(
+    "--max-accuracy-drop",
+    type=float,
+    default=0.5,
+    help="Largest allowed test-accuracy loss against Keras, in percentage points.",
+)
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None, help=DATA_DIR_HELP)
-@click.option("--test-limit", type=int, default=None, hidden=True, help="Verify on the first N test images only (smoke runs).")
+@click.option(
+    "--test-limit", type=int, default=None, hidden=True, help="Verify on the first N test images only (smoke runs)."
+)
 def export_command(model_path: str, quantize: tuple[str, ...], **options) -> None:
     """Convert MODEL (a .keras file or run folder) to TFLite variants and verify each against it."""
     _quiet_tensorflow()
@@ -176,7 +257,9 @@ def export_command(model_path: str, quantize: tuple[str, ...], **options) -> Non
     variants = parse_variants(quantize)  # before loading TensorFlow: a typo fails at once
     result = export(model_path, variants=variants, **options)
     click.echo(format_table(result.report))
-    click.echo(f"Keras accuracy {100 * result.report['keras_accuracy']:.2f}% on {result.report['test_images']:,} test images")
+    click.echo(
+        f"Keras accuracy {100 * result.report['keras_accuracy']:.2f}% on {result.report['test_images']:,} test images"
+    )
     for path in result.files:
         click.echo(f"wrote {path}")
     if result.failed:
@@ -189,11 +272,27 @@ def export_command(model_path: str, quantize: tuple[str, ...], **options) -> Non
 @cli.command("predict")
 @click.argument("model_path", metavar="MODEL", type=click.Path())
 @click.argument("images", metavar="IMAGE_OR_FOLDER...", nargs=-1, required=True, type=click.Path())
-@click.option("--top-k", "top_k", type=click.IntRange(1, 10), default=3, help="How many of the most probable digits to list.")
-@click.option("--json", "json_lines", is_flag=True, help="One JSON object per image per line (path, digit, probability, top_k, or error).")
-@click.option("--threads", type=click.IntRange(min=1), default=None, help="Interpreter threads for .tflite models. Default: the runtime's choice.")
-@click.option("--benchmark", "benchmark_runs", type=click.IntRange(min=0), default=0, help="Also time N single-image predictions.")
-def predict_command(model_path: str, images: tuple[str, ...], top_k: int, json_lines: bool, threads: int | None, benchmark_runs: int) -> None:
+@click.option(
+    "--top-k", "top_k", type=click.IntRange(1, 10), default=3, help="How many of the most probable digits to list."
+)
+@click.option(
+    "--json",
+    "json_lines",
+    is_flag=True,
+    help="One JSON object per image per line (path, digit, probability, top_k, or error).",
+)
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Interpreter threads for .tflite models. Default: the runtime's choice.",
+)
+@click.option(
+    "--benchmark", "benchmark_runs", type=click.IntRange(min=0), default=0, help="Also time N single-image predictions."
+)
+def predict_command(
+    model_path: str, images: tuple[str, ...], top_k: int, json_lines: bool, threads: int | None, benchmark_runs: int
+) -> None:
     """Classify digit images (files or folders) with MODEL (.keras, run folder or .tflite).
 
     Images are made MNIST-style first (any size, colour or polarity). Same output
@@ -242,7 +341,9 @@ def verify(data_dir: str | None) -> None:
     for split, labels in (("train", mnist.y_train), ("test", mnist.y_test)):
         click.echo(f"  {split:<5} {len(labels):>6} images; per class {class_counts(labels)}")
     if mnist.checksum_mismatches():
-        raise DataError(f"{len(mnist.checksum_mismatches())} file(s) differ from the original MNIST; download them again")
+        raise DataError(
+            f"{len(mnist.checksum_mismatches())} file(s) differ from the original MNIST; download them again"
+        )
 
 
 def main() -> None:

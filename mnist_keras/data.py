@@ -91,9 +91,7 @@ def _read_bytes(path: Path) -> bytes:
     try:
         return gzip.decompress(raw)
     except (OSError, EOFError, zlib.error) as err:
-        raise DataError(
-            f"{path}: corrupt gzip stream ({err}); download the file again"
-        ) from None
+        raise DataError(f"{path}: corrupt gzip stream ({err}); download the file again") from None
 
 
 def parse_idx(raw: bytes, *, name: str = "IDX data") -> np.ndarray:
@@ -166,14 +164,11 @@ def _check_pair(images: np.ndarray, labels: np.ndarray, split: str, where: str) 
         raise DataError(f"{where}: {split} labels file holds images, not labels")
     if len(images) != len(labels):
         raise DataError(
-            f"{where}: {split} has {len(images)} images but {len(labels)} labels; "
-            "the files do not belong together"
+            f"{where}: {split} has {len(images)} images but {len(labels)} labels; the files do not belong together"
         )
     if labels.size and labels.max() >= NUM_CLASSES:
         bad = int(np.argmax(labels >= NUM_CLASSES))
-        raise DataError(
-            f"{where}: {split} label #{bad} is {labels[bad]}, outside 0-9; the labels file is corrupt"
-        )
+        raise DataError(f"{where}: {split} label #{bad} is {labels[bad]}, outside 0-9; the labels file is corrupt")
 
 
 def load_idx_dir(data_dir: Path) -> Mnist:

@@ -173,7 +173,9 @@ def evaluate_split(model, images: np.ndarray, labels: np.ndarray, *, split: str,
         plots.confusion_figure(matrix, title=f"{caption}\nrow-normalized: % of each true digit", normalized=True),
         output_dir / f"confusion_{split}_normalized.png",
     )
-    _plot_mistakes(images, labels, probs, metrics, title=f"{name} · {split}", target=output_dir / f"mistakes_{split}.png")
+    _plot_mistakes(
+        images, labels, probs, metrics, title=f"{name} · {split}", target=output_dir / f"mistakes_{split}.png"
+    )
     return metrics
 
 
@@ -190,9 +192,15 @@ def _plot_mistakes(images, labels, probs, metrics: dict, *, title: str, target: 
 
     picked = most_confident_mistakes(labels, probs)
     y_pred = probs.argmax(axis=1)
-    which = f"all {len(picked)}" if len(picked) == metrics["errors"] else f"the {len(picked)} most confident of {metrics['errors']:,}"
+    which = (
+        f"all {len(picked)}"
+        if len(picked) == metrics["errors"]
+        else f"the {len(picked)} most confident of {metrics['errors']:,}"
+    )
     heading = f"{title}: {which} mistakes (true → predicted, confidence)"
-    fig = plots.mistakes_figure(images[picked], labels[picked], y_pred[picked], probs[picked, y_pred[picked]], title=heading)
+    fig = plots.mistakes_figure(
+        images[picked], labels[picked], y_pred[picked], probs[picked, y_pred[picked]], title=heading
+    )
     plots.save_figure(fig, target)
 
 
@@ -269,7 +277,9 @@ def evaluate_model(model_path: str | os.PathLike, *, splits: str | Iterable[str]
     results = {}
     for split in splits:
         images, labels = arrays[split]
-        metrics = evaluate_split(model, images, labels, split=split, name=name, output_dir=output, batch_size=batch_size)
+        metrics = evaluate_split(
+            model, images, labels, split=split, name=name, output_dir=output, batch_size=batch_size
+        )
         results[split] = {key: metrics[key] for key in SUMMARY_KEYS} | {"report": f"report_{split}.txt"}
     if run is not None:
         _plot_curves(run, name, output / CURVES_FILENAME)

@@ -69,7 +69,9 @@ def parse_variants(values: Iterable[str] | None) -> tuple[str, ...]:
     names = [n.strip().lower() for v in (values or ()) for n in str(v).split(",") if n.strip()]
     unknown = [n for n in names if n not in VARIANTS]
     if unknown:
-        raise ExportError(f"unknown --quantize variant {', '.join(map(repr, unknown))}; choose from {', '.join(VARIANTS)}")
+        raise ExportError(
+            f"unknown --quantize variant {', '.join(map(repr, unknown))}; choose from {', '.join(VARIANTS)}"
+        )
     return tuple(v for v in VARIANTS if v in names) or VARIANTS
 
 
@@ -87,7 +89,9 @@ def check_output_dir(path: str | os.PathLike) -> Path:
         with tempfile.TemporaryFile(dir=folder):
             pass
     except OSError as err:
-        raise ExportError(f"{folder}: output folder is not writable ({err.strerror or err}); give another --output") from None
+        raise ExportError(
+            f"{folder}: output folder is not writable ({err.strerror or err}); give another --output"
+        ) from None
     return folder
 
 
@@ -193,7 +197,9 @@ def verify_variant(path: Path, x_test: np.ndarray, y_test: np.ndarray, keras_pro
     }
 
 
-def variant_row(variant: str, path: Path, checks: dict, *, keras_accuracy: float, float32_size: int | None, max_drop: float) -> dict:
+def variant_row(
+    variant: str, path: Path, checks: dict, *, keras_accuracy: float, float32_size: int | None, max_drop: float
+) -> dict:
     """One report row: the checks plus size, accuracy change and pass/fail."""
     size = path.stat().st_size
     change = 100 * (checks["accuracy"] - keras_accuracy)  # percentage points
@@ -267,7 +273,12 @@ def export(
         "keras_accuracy": keras_accuracy,
         "max_accuracy_drop_points": max_accuracy_drop,
         "calibration_samples": 0 if calibration is None else len(calibration),
-        "latency": {"runs": LATENCY_RUNS, "warmup": LATENCY_WARMUP, "threads": LATENCY_THREADS, "what": "one invoke() of one image"},
+        "latency": {
+            "runs": LATENCY_RUNS,
+            "warmup": LATENCY_WARMUP,
+            "threads": LATENCY_THREADS,
+            "what": "one invoke() of one image",
+        },
         "variants": rows,
     }
     files = [*paths.values(), *write_reports(folder, name, report)]

@@ -167,7 +167,12 @@ def predict_proba(interpreter: Any, images: np.ndarray, *, batch_size: int = DEF
 def tensor_summary(detail: dict) -> dict:
     """JSON-ready dtype, shape, scale and zero point of one tensor (edge metadata)."""
     scale, zero_point = _scale_zero_point(detail)
-    return {"dtype": np.dtype(detail["dtype"]).name, "shape": [int(d) for d in detail["shape"]], "scale": scale, "zero_point": zero_point}
+    return {
+        "dtype": np.dtype(detail["dtype"]).name,
+        "shape": [int(d) for d in detail["shape"]],
+        "scale": scale,
+        "zero_point": zero_point,
+    }
 
 
 def op_names(path: str | os.PathLike) -> list[str]:

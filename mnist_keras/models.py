@@ -12,8 +12,8 @@ for free.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import keras
 from keras import layers
@@ -116,7 +116,9 @@ def lamontagne() -> keras.Model:
 # from model 11, so a comparison shows what each choice is worth.
 
 
-def _lamontagne_like(name: str, *, filters: tuple[int, int], kernels: tuple[int, int], dense: tuple[int, ...]) -> keras.Model:
+def _lamontagne_like(
+    name: str, *, filters: tuple[int, int], kernels: tuple[int, int], dense: tuple[int, ...]
+) -> keras.Model:
     """Model 11's layout with one axis changed."""
     inputs, x = _inputs()
     x = layers.Conv2D(filters[0], kernels[0], activation="relu", name="conv1")(x)

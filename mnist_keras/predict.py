@@ -60,7 +60,9 @@ def as_batch(images: np.ndarray) -> np.ndarray:
     if batch.ndim == 4 and batch.shape[-1] == 1:
         batch = batch[..., 0]
     if batch.ndim != 3 or batch.shape[1:] != IMAGE_SHAPE:
-        raise ValueError(f"images must be (N, 28, 28) or (N, 28, 28, 1) pixels 0-255, got shape {np.asarray(images).shape}")
+        raise ValueError(
+            f"images must be (N, 28, 28) or (N, 28, 28, 1) pixels 0-255, got shape {np.asarray(images).shape}"
+        )
     return batch[..., np.newaxis].astype(np.float32)
 
 
@@ -77,7 +79,10 @@ class KerasPredictor:
 
     def predict_proba(self, images: np.ndarray) -> np.ndarray:
         batch = as_batch(images)
-        chunks = [np.asarray(self.model(batch[i : i + KERAS_BATCH_SIZE], training=False)) for i in range(0, len(batch), KERAS_BATCH_SIZE)]
+        chunks = [
+            np.asarray(self.model(batch[i : i + KERAS_BATCH_SIZE], training=False))
+            for i in range(0, len(batch), KERAS_BATCH_SIZE)
+        ]
         return np.concatenate(chunks).astype(np.float32) if chunks else np.zeros((0, 10), np.float32)
 
 

@@ -101,17 +101,13 @@ def _open(source: Source, name: str) -> Image.Image:
     try:
         return _read(source, name)
     except Image.DecompressionBombError as exc:
-        raise ImageError(
-            f"cannot read {name}: image is too large ({exc}); resize it to a few megapixels"
-        ) from exc
+        raise ImageError(f"cannot read {name}: image is too large ({exc}); resize it to a few megapixels") from exc
     except UnidentifiedImageError as exc:
         raise ImageError(f"cannot read {name}: not a recognised image format; {_HINT}") from exc
     except FileNotFoundError as exc:
         raise ImageError(f"cannot read {name}: file not found; check the path") from exc
     except (OSError, SyntaxError, EOFError) as exc:
-        raise ImageError(
-            f"cannot read {name}: the file is truncated, corrupt or unreadable ({exc}); {_HINT}"
-        ) from exc
+        raise ImageError(f"cannot read {name}: the file is truncated, corrupt or unreadable ({exc}); {_HINT}") from exc
 
 
 def _upright(img: Image.Image) -> Image.Image:
@@ -158,10 +154,7 @@ def _array_to_gray(a: np.ndarray, name: str) -> np.ndarray:
     if a.ndim == 3 and a.shape[2] == 1:
         a = a[..., 0]
     if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (2, 3, 4)) or 0 in a.shape:
-        raise ImageError(
-            f"cannot read {name}: unsupported array shape {a.shape}; "
-            "pass (H, W), (H, W, 3) or (H, W, 4)"
-        )
+        raise ImageError(f"cannot read {name}: unsupported array shape {a.shape}; pass (H, W), (H, W, 3) or (H, W, 4)")
     f = _to_255(a)
     if f.ndim == 2:
         return f

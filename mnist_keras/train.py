@@ -230,9 +230,7 @@ def make_callbacks(config: FitConfig, run_dir: Path, *, validation: tuple | None
 
     AtomicModelCheckpoint, NaNGuard, LearningRateLogger, ConfusionImages = _callback_classes()
     checkpoint = AtomicModelCheckpoint(str(run_dir / MODEL_FILENAME), monitor=MONITOR, save_best_only=True)
-    early_stopping = keras.callbacks.EarlyStopping(
-        monitor=MONITOR, patience=config.patience, restore_best_weights=True
-    )
+    early_stopping = keras.callbacks.EarlyStopping(monitor=MONITOR, patience=config.patience, restore_best_weights=True)
     if config.lr_schedule == "plateau":
         lr_callback = keras.callbacks.ReduceLROnPlateau(monitor=MONITOR, factor=0.5, patience=2, min_lr=1e-5)
     else:
@@ -333,7 +331,9 @@ def prepare_run_dir(config: FitConfig) -> tuple[FitConfig, Path]:
     config = config.with_architecture_defaults()
     run_dir = Path(config.run_dir) if config.run_dir else default_run_dir(config.model)
     if run_dir.exists() and any(run_dir.iterdir()):
-        raise MnistKerasError(f"{run_dir}: folder already holds files; pass --resume to continue that run or pick another --run-dir")
+        raise MnistKerasError(
+            f"{run_dir}: folder already holds files; pass --resume to continue that run or pick another --run-dir"
+        )
     run_dir.mkdir(parents=True, exist_ok=True)
     return dataclasses.replace(config, run_dir=str(run_dir)), run_dir
 
@@ -389,7 +389,12 @@ def compile_model(model, learning_rate, *, jit_compile: bool = False) -> None:
 def training_datasets(config: FitConfig, splits: Splits):
     """The ``tf.data`` pipelines ``fit`` trains and validates on (also timed by the benchmark)."""
     train_ds = make_dataset(
-        splits.x_train, splits.y_train, batch_size=config.batch_size, shuffle=True, augment=config.augment, seed=config.seed
+        splits.x_train,
+        splits.y_train,
+        batch_size=config.batch_size,
+        shuffle=True,
+        augment=config.augment,
+        seed=config.seed,
     )
     return train_ds, make_dataset(splits.x_val, splits.y_val, batch_size=max(config.batch_size, 1024))
 
@@ -415,7 +420,11 @@ def fit(config: FitConfig) -> Path | None:
         return _fit(config, strategy, task)
     scratch = Path(tempfile.mkdtemp(prefix=f"mnist-keras-{task.name}-"))
     try:
-        _fit(dataclasses.replace(config, run_dir=str(scratch / "run"), saved_models_dir=str(scratch / "saved_models")), strategy, task)
+        _fit(
+            dataclasses.replace(config, run_dir=str(scratch / "run"), saved_models_dir=str(scratch / "saved_models")),
+            strategy,
+            task,
+        )
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return None
@@ -448,7 +457,9 @@ def _fit(config: FitConfig, strategy, task: Task) -> Path:
         compile_model(model, learning_rate_for(config, steps_per_epoch), jit_compile=config.jit_compile)
     callbacks = make_callbacks(config, run_dir, validation=(splits.x_val, splits.y_val))
     if config.resume:
-        _restore_training_state(model, callbacks, _trim_history(run_dir, _backed_up_epochs(run_dir)), config.lr_schedule)
+        _restore_training_state(
+            model, callbacks, _trim_history(run_dir, _backed_up_epochs(run_dir)), config.lr_schedule
+        )
 
     train_ds, val_ds = training_datasets(config, splits)
     if is_multi_worker(strategy):  # model.fit fails there (keras-team/keras#20585)

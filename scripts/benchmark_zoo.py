@@ -23,8 +23,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from mnist_keras.artifacts import write_json, write_text
-from mnist_keras.compare import LEADERBOARD_CSV, markdown_table
+from mnist_keras.artifacts import write_json, write_text  # noqa: E402  (after the sys.path insert)
+from mnist_keras.compare import LEADERBOARD_CSV, markdown_table  # noqa: E402
 
 # The two models with targets first, so a partial run already answers them.
 DEFAULT_ORDER = "lamontagne,bn-cnn,keras-convnet,lenet5,mlp,lamontagne-wide,lamontagne-k5,lamontagne-1dense"
@@ -52,7 +52,15 @@ def read_rows(output: Path) -> list[dict]:
     for row in rows:
         for key in ("parameters", "test_errors", "epochs"):
             row[key] = int(row[key]) if row[key] else 0
-        for key in ("val_accuracy", "val_loss", "test_accuracy", "test_macro_f1", "train_seconds", "model_kb", "ms_per_image"):
+        for key in (
+            "val_accuracy",
+            "val_loss",
+            "test_accuracy",
+            "test_macro_f1",
+            "train_seconds",
+            "model_kb",
+            "ms_per_image",
+        ):
             row[key] = float(row[key]) if row[key] else 0.0
     return rows
 
@@ -89,13 +97,13 @@ def render(output: Path, command: str, target: Path, requested: list[str], note:
     data = next(iter(json.loads((output / r["model"] / "config.json").read_text())["data"] for r in rows))
     text = f"""# Measured results: the model zoo on full MNIST
 
-Measured by `{command}` (started {info['started']}; {('finished ' + info['finished']) if 'finished' in info else 'stopped before finishing: partial results'}).
+Measured by `{command}` (started {info["started"]}; {("finished " + info["finished"]) if "finished" in info else "stopped before finishing: partial results"}).
 
-- Machine: {info['nproc']} cores, {info['cpu_model']}, {info['platform']}, Python {info['python']}
-- Load average at start: {' / '.join(map(str, info['load_average_at_start']))} (1 / 5 / 15 min). The CPU was shared
+- Machine: {info["nproc"]} cores, {info["cpu_model"]}, {info["platform"]}, Python {info["python"]}
+- Load average at start: {" / ".join(map(str, info["load_average_at_start"]))} (1 / 5 / 15 min). The CPU was shared
   with other jobs, so training times are inflated by roughly the load divided by the core count.
-- Data: {data['train_size']:,} training images, {data['validation_size']:,} validation images held out of the
-  60,000 (stratified, seed 42), the {data['test_size']:,} test images measured once per model after training.
+- Data: {data["train_size"]:,} training images, {data["validation_size"]:,} validation images held out of the
+  60,000 (stratified, seed 42), the {data["test_size"]:,} test images measured once per model after training.
 - Ranked by **validation** accuracy (ties: validation loss); the test columns are reported, never used to choose.
 - Inference time: batched prediction (batch {1024}) over the 10,000 test images, divided by 10,000, on this CPU.
 
@@ -130,7 +138,11 @@ def main() -> None:
 
         info = machine()
         write_json(output.parent / MACHINE_FILE, info)
-        compare(CompareConfig(models=args.models.split(","), data_dir=args.data_dir, output=str(output), limit=args.limit, verbose=2))
+        compare(
+            CompareConfig(
+                models=args.models.split(","), data_dir=args.data_dir, output=str(output), limit=args.limit, verbose=2
+            )
+        )
         write_json(output.parent / MACHINE_FILE, {**info, "finished": time.strftime("%Y-%m-%d %H:%M:%S %Z")})
     render(output, command, Path(args.results), args.models.split(","), args.note)
     print(f"wrote {args.results}")

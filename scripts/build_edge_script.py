@@ -56,7 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     fresh = render(current)
     if args.check:
         stale = fresh != current
-        print(f"{SCRIPT.relative_to(REPO_ROOT)} is {'OUT OF DATE: run python scripts/build_edge_script.py' if stale else 'up to date'}")
+        print(
+            f"{SCRIPT.relative_to(REPO_ROOT)} is {'OUT OF DATE: run python scripts/build_edge_script.py' if stale else 'up to date'}"
+        )
         return int(stale)
     if fresh != current:
         tmp = SCRIPT.with_name(f".{SCRIPT.name}.tmp")

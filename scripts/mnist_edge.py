@@ -134,17 +134,13 @@ def _open(source: Source, name: str) -> Image.Image:
     try:
         return _read(source, name)
     except Image.DecompressionBombError as exc:
-        raise ImageError(
-            f"cannot read {name}: image is too large ({exc}); resize it to a few megapixels"
-        ) from exc
+        raise ImageError(f"cannot read {name}: image is too large ({exc}); resize it to a few megapixels") from exc
     except UnidentifiedImageError as exc:
         raise ImageError(f"cannot read {name}: not a recognised image format; {_HINT}") from exc
     except FileNotFoundError as exc:
         raise ImageError(f"cannot read {name}: file not found; check the path") from exc
     except (OSError, SyntaxError, EOFError) as exc:
-        raise ImageError(
-            f"cannot read {name}: the file is truncated, corrupt or unreadable ({exc}); {_HINT}"
-        ) from exc
+        raise ImageError(f"cannot read {name}: the file is truncated, corrupt or unreadable ({exc}); {_HINT}") from exc
 
 
 def _upright(img: Image.Image) -> Image.Image:
@@ -191,10 +187,7 @@ def _array_to_gray(a: np.ndarray, name: str) -> np.ndarray:
     if a.ndim == 3 and a.shape[2] == 1:
         a = a[..., 0]
     if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (2, 3, 4)) or 0 in a.shape:
-        raise ImageError(
-            f"cannot read {name}: unsupported array shape {a.shape}; "
-            "pass (H, W), (H, W, 3) or (H, W, 4)"
-        )
+        raise ImageError(f"cannot read {name}: unsupported array shape {a.shape}; pass (H, W), (H, W, 3) or (H, W, 4)")
     f = _to_255(a)
     if f.ndim == 2:
         return f
@@ -571,7 +564,12 @@ def predict_proba(interpreter: Any, images: np.ndarray, *, batch_size: int = DEF
 def tensor_summary(detail: dict) -> dict:
     """JSON-ready dtype, shape, scale and zero point of one tensor (edge metadata)."""
     scale, zero_point = _scale_zero_point(detail)
-    return {"dtype": np.dtype(detail["dtype"]).name, "shape": [int(d) for d in detail["shape"]], "scale": scale, "zero_point": zero_point}
+    return {
+        "dtype": np.dtype(detail["dtype"]).name,
+        "shape": [int(d) for d in detail["shape"]],
+        "scale": scale,
+        "zero_point": zero_point,
+    }
 
 
 def op_names(path: str | os.PathLike) -> list[str]:
@@ -705,7 +703,9 @@ def load_digits(items: list[tuple[str, str | None]]) -> tuple[list[Result], np.n
     return results, batch, indices
 
 
-def classify(inputs: Iterable[str | os.PathLike], predict_proba: PredictProba, *, k: int = DEFAULT_TOP_K) -> list[Result]:
+def classify(
+    inputs: Iterable[str | os.PathLike], predict_proba: PredictProba, *, k: int = DEFAULT_TOP_K
+) -> list[Result]:
     """One :class:`Result` per image file (folders expanded), in the order given.
 
     Pillow warns about images between 1x and 2x its pixel limit while opening
@@ -861,11 +861,26 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         epilog="Exit codes: 0 all classified, 1 an image failed (the others are still printed), 2 bad model or options.",
     )
     parser.add_argument("model", metavar="MODEL.tflite", help="a model from 'mnist-keras export' (float or int8)")
-    parser.add_argument("images", metavar="IMAGE_OR_FOLDER", nargs="+", help="image files, or folders of png/jpg/jpeg/bmp/gif/webp/tif/tiff")
-    parser.add_argument("--top-k", type=top_k_value, default=3, help="how many of the most probable digits to list (default: 3)")
-    parser.add_argument("--json", action="store_true", help="one JSON object per image per line (path, digit, probability, top_k, or error)")
-    parser.add_argument("--threads", type=positive_int, default=None, help="interpreter threads (default: the runtime's choice)")
-    parser.add_argument("--benchmark", type=positive_int, default=0, metavar="N", help="also time N single-image predictions")
+    parser.add_argument(
+        "images",
+        metavar="IMAGE_OR_FOLDER",
+        nargs="+",
+        help="image files, or folders of png/jpg/jpeg/bmp/gif/webp/tif/tiff",
+    )
+    parser.add_argument(
+        "--top-k", type=top_k_value, default=3, help="how many of the most probable digits to list (default: 3)"
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="one JSON object per image per line (path, digit, probability, top_k, or error)",
+    )
+    parser.add_argument(
+        "--threads", type=positive_int, default=None, help="interpreter threads (default: the runtime's choice)"
+    )
+    parser.add_argument(
+        "--benchmark", type=positive_int, default=0, metavar="N", help="also time N single-image predictions"
+    )
     return parser.parse_args(argv)
 
 
@@ -884,7 +899,9 @@ def main(argv: list[str] | None = None) -> int:
     def predict_proba(images):
         return edge.litert.predict_proba(interpreter, images)
 
-    return edge.classify.run(args.images, predict_proba, k=args.top_k, json_lines=args.json, benchmark_runs=args.benchmark)
+    return edge.classify.run(
+        args.images, predict_proba, k=args.top_k, json_lines=args.json, benchmark_runs=args.benchmark
+    )
 
 
 if __name__ == "__main__":

@@ -16,7 +16,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 def mnist_data_dir() -> Path | None:
     """The real MNIST folder: $MNIST_KERAS_DATA, else ../shared/data/mnist."""
     folder = Path(os.environ.get("MNIST_KERAS_DATA") or DEFAULT_DATA)
-    return folder if (folder / "t10k-labels-idx1-ubyte.gz").exists() or (folder / "t10k-labels-idx1-ubyte").exists() else None
+    return (
+        folder
+        if (folder / "t10k-labels-idx1-ubyte.gz").exists() or (folder / "t10k-labels-idx1-ubyte").exists()
+        else None
+    )
 
 
 @pytest.fixture(scope="session")
@@ -53,7 +57,14 @@ def tflite_models(trained_run, data_dir, tmp_path_factory) -> dict[str, Path]:
     from mnist_keras.export import export
 
     out = tmp_path_factory.mktemp("tflite")
-    result = export(trained_run, variants=("float32", "int8"), output_dir=out, data_dir=data_dir, calibration_samples=100, test_limit=200)
+    result = export(
+        trained_run,
+        variants=("float32", "int8"),
+        output_dir=out,
+        data_dir=data_dir,
+        calibration_samples=100,
+        test_limit=200,
+    )
     return {variant: result.output_dir / f"run_{variant}.tflite" for variant in ("float32", "int8")}
 
 
@@ -72,7 +83,12 @@ def bad_images(tmp_path_factory) -> dict[str, tuple[Path, str]]:
 
     side = 12_000  # 144 Mpx: over Pillow's 89 Mpx limit, declared in a 60-byte file
     header = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
-    bomb = b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", header) + png_chunk(b"IDAT", zlib.compress(b"\0" * 64)) + png_chunk(b"IEND", b"")
+    bomb = (
+        b"\x89PNG\r\n\x1a\n"
+        + png_chunk(b"IHDR", header)
+        + png_chunk(b"IDAT", zlib.compress(b"\0" * 64))
+        + png_chunk(b"IEND", b"")
+    )
     Image.new("RGB", (200, 150), (255, 255, 255)).save(folder / "blank.png")
     files = {
         "not_an_image": ("not_an_image.png", b"this is a text file, not a picture\n", "not a recognised image format"),
@@ -137,7 +153,9 @@ def wrong_shape_tflite(tmp_path_factory) -> Path:
     def not_a_digit_model(x):
         return tf.nn.softmax(x[:, :3] * 2.0)
 
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([not_a_digit_model.get_concrete_function()], not_a_digit_model)
+    converter = tf.lite.TFLiteConverter.from_concrete_functions(
+        [not_a_digit_model.get_concrete_function()], not_a_digit_model
+    )
     path = tmp_path_factory.mktemp("wrong_model") / "wrong_shape.tflite"
     path.write_bytes(converter.convert())
     return path

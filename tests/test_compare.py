@@ -42,7 +42,9 @@ def test_compare_end_to_end(tmp_path, monkeypatch, data_dir):
     md = (out / "leaderboard.md").read_text()
     assert md.index(rows[0]["model"]) < md.index(rows[1]["model"])
     assert (out / "leaderboard.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert (tmp_path / "saved_models" / "best.keras").stat().st_size == (out / rows[0]["model"] / "model.keras").stat().st_size
+    assert (tmp_path / "saved_models" / "best.keras").stat().st_size == (
+        out / rows[0]["model"] / "model.keras"
+    ).stat().st_size
     assert not (tmp_path / "saved_models" / "keras-convnet.keras").exists()  # compare publishes only best.keras
     assert f"best by validation accuracy: {rows[0]['model']}" in result.output
 

@@ -82,7 +82,9 @@ def test_corrupt_gzip_stream(tmp_path):
 def test_missing_file_says_how_to_get_data(tmp_path):
     write_set(tmp_path)
     (tmp_path / "train-images-idx3-ubyte.gz").unlink()
-    with pytest.raises(DataError, match="train-images-idx3-ubyte.*file not found.*--data-dir.*MNIST_KERAS_DATA.*internet"):
+    with pytest.raises(
+        DataError, match="train-images-idx3-ubyte.*file not found.*--data-dir.*MNIST_KERAS_DATA.*internet"
+    ):
         load_idx_dir(tmp_path)
 
 

@@ -25,7 +25,7 @@ MIN_AGREEMENT = {"mnist": 0.95, "recoloured": 0.8, "canvas": 0.8}
 MAX_ACCURACY_LOSS = 0.08  # preprocessed files against the raw arrays
 
 # Loaded into the edge venv at start-up: importing any of these fails and is logged.
-IMPORT_GUARD = '''
+IMPORT_GUARD = """
 import os, sys
 
 BLOCKED = ("tensorflow", "keras", "tf_keras", "mnist_keras")
@@ -41,7 +41,7 @@ class _Guard:
 
 
 sys.meta_path.insert(0, _Guard())
-'''
+"""
 
 
 @pytest.fixture(scope="session")
@@ -55,8 +55,15 @@ def edge_python(tmp_path_factory) -> Path:
         capture_output=True, text=True, timeout=600, check=False,
     )  # fmt: skip
     if install.returncode != 0:
-        pytest.skip(f"cannot pip install {' '.join(EDGE_PACKAGES)} into a fresh venv (no package index?): {install.stderr.strip()[-300:]}")
-    site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], capture_output=True, text=True, check=True)
+        pytest.skip(
+            f"cannot pip install {' '.join(EDGE_PACKAGES)} into a fresh venv (no package index?): {install.stderr.strip()[-300:]}"
+        )
+    site = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     Path(site.stdout.strip(), "sitecustomize.py").write_text(IMPORT_GUARD)
     return python
 
@@ -126,7 +133,9 @@ def test_embedded_modules_load_as_a_package(monkeypatch):
 @pytest.mark.parametrize("variant", ["int8", "float32"])
 def test_classifies_mnist_pngs(edge_python, pi_folder, digit_images, keras_predictions, variant, tmp_path):
     paths, labels = digit_images["mnist"]
-    result = run_edge(edge_python, pi_folder, f"run_{variant}.tflite", paths[0].parent, "--json", "--threads", 1, tmp_path=tmp_path)
+    result = run_edge(
+        edge_python, pi_folder, f"run_{variant}.tflite", paths[0].parent, "--json", "--threads", 1, tmp_path=tmp_path
+    )
     assert result.returncode == 0, result.stderr
     rows = json_lines(result.stdout)
     assert [row["path"] for row in rows] == [str(p) for p in paths]  # sorted folder order
@@ -140,7 +149,9 @@ def test_classifies_mnist_pngs(edge_python, pi_folder, digit_images, keras_predi
 
 
 @pytest.mark.parametrize("kind", ["recoloured", "canvas"])
-def test_classifies_recoloured_and_large_drawings(edge_python, pi_folder, digit_images, keras_predictions, kind, tmp_path):
+def test_classifies_recoloured_and_large_drawings(
+    edge_python, pi_folder, digit_images, keras_predictions, kind, tmp_path
+):
     paths, labels = digit_images[kind]
     result = run_edge(edge_python, pi_folder, "run_int8.tflite", *paths, "--json", tmp_path=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -151,14 +162,20 @@ def test_classifies_recoloured_and_large_drawings(edge_python, pi_folder, digit_
 
 def test_text_output_top_k_and_benchmark(edge_python, pi_folder, digit_images, tmp_path):
     paths = digit_images["mnist"][0][:2]
-    result = run_edge(edge_python, pi_folder, "run_float32.tflite", *paths, "--top-k", 5, "--benchmark", 20, tmp_path=tmp_path)
+    result = run_edge(
+        edge_python, pi_folder, "run_float32.tflite", *paths, "--top-k", 5, "--benchmark", 20, tmp_path=tmp_path
+    )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert len(lines) == 3
     for path, line in zip(paths, lines):
         assert line.startswith(f"{path}: ") and "top-5: " in line and line.count("%") == 6
     assert lines[2].startswith("benchmark: 20 single-image predictions: median ")
-    stats = json_lines(run_edge(edge_python, pi_folder, "run_int8.tflite", paths[0], "--json", "--benchmark", 20, tmp_path=tmp_path).stdout)[-1]
+    stats = json_lines(
+        run_edge(
+            edge_python, pi_folder, "run_int8.tflite", paths[0], "--json", "--benchmark", 20, tmp_path=tmp_path
+        ).stdout
+    )[-1]
     bench = stats["benchmark"]
     assert bench["runs"] == 20 and 0 < bench["median_ms"] <= bench["p99_ms"] and bench["throughput_per_s"] > 0
 
@@ -174,10 +191,15 @@ def test_bad_images_are_reported_and_the_rest_classified(edge_python, pi_folder,
     assert result.stdout.startswith(f"{good}: ")
     errors = result.stderr.splitlines()
     for path, message in bad_images.values():
-        assert any(line.startswith("error: ") and str(path) in line and message in line for line in errors), (path, result.stderr)
+        assert any(line.startswith("error: ") and str(path) in line and message in line for line in errors), (
+            path,
+            result.stderr,
+        )
     assert f"{len(bad)} of {len(bad) + 1} image(s) failed" in result.stderr
 
-    rows = json_lines(run_edge(edge_python, pi_folder, "run_int8.tflite", *bad, good, "--json", tmp_path=tmp_path).stdout)
+    rows = json_lines(
+        run_edge(edge_python, pi_folder, "run_int8.tflite", *bad, good, "--json", tmp_path=tmp_path).stdout
+    )
     assert [row["path"] for row in rows] == [*map(str, bad), str(good)]
     assert all(message in row["error"] for row, (_, message) in zip(rows, bad_images.values()))
     assert "digit" in rows[-1] and "error" not in rows[-1]
@@ -191,7 +213,11 @@ def test_folder_without_images(edge_python, pi_folder, tmp_path):
 
 @pytest.mark.parametrize(
     "model, message",
-    [("missing.tflite", "model file not found"), ("mnist_edge.py", "not a readable .tflite model"), ("wrong_shape.tflite", "not a digit classifier")],
+    [
+        ("missing.tflite", "model file not found"),
+        ("mnist_edge.py", "not a readable .tflite model"),
+        ("wrong_shape.tflite", "not a digit classifier"),
+    ],
 )
 def test_bad_model_is_one_line(edge_python, pi_folder, wrong_shape_tflite, digit_images, model, message, tmp_path):
     shutil.copy(wrong_shape_tflite, pi_folder / "wrong_shape.tflite")

@@ -59,7 +59,9 @@ def assert_matches_sklearn(ours: dict, y_true, probs) -> None:
     precision, recall, f1, support = expected["per_class"]
     for digit in LABELS:
         row = ours["per_class"][str(digit)]
-        assert (row["precision"], row["recall"], row["f1"]) == pytest.approx((precision[digit], recall[digit], f1[digit]))
+        assert (row["precision"], row["recall"], row["f1"]) == pytest.approx(
+            (precision[digit], recall[digit], f1[digit])
+        )
         assert row["support"] == support[digit]
 
 
@@ -202,11 +204,23 @@ def invoke(*args):
     [
         (lambda d: d / "missing.keras", [], "model file not found"),
         (lambda d: d, [], "no model.keras in this folder"),
-        (lambda d: (d / "junk.keras").write_bytes(b"not a zip at all") and d / "junk.keras", [], "not a readable Keras model"),
-        (lambda d: save_model(d / "wide.keras", input_shape=(32, 32, 1)), [], "model input is (32, 32, 1), expected (28, 28, 1)"),
+        (
+            lambda d: (d / "junk.keras").write_bytes(b"not a zip at all") and d / "junk.keras",
+            [],
+            "not a readable Keras model",
+        ),
+        (
+            lambda d: save_model(d / "wide.keras", input_shape=(32, 32, 1)),
+            [],
+            "model input is (32, 32, 1), expected (28, 28, 1)",
+        ),
         (lambda d: save_model(d / "five.keras", classes=5), [], "model output is (5,), expected (10,) classes"),
         (lambda d: save_model(d / "ok.keras"), ["--split", "validation"], "Invalid value for '--split'"),
-        (lambda d: save_model(d / "ok.keras"), ["--data-dir", "/nonexistent/mnist"], "/nonexistent/mnist: not a folder"),
+        (
+            lambda d: save_model(d / "ok.keras"),
+            ["--data-dir", "/nonexistent/mnist"],
+            "/nonexistent/mnist: not a folder",
+        ),
         (lambda d: save_model(d / "ok.keras"), ["--batch-size", "0"], "--batch-size must be at least 1"),
     ],
     ids=["missing", "empty-folder", "not-a-zip", "wrong-input", "wrong-classes", "unknown-split", "no-data", "batch-0"],

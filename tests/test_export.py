@@ -21,7 +21,9 @@ TEST_IMAGES = 2000  # verification subset: enough that 0.5 points is 10 images
 def exported(trained_run, data_dir, tmp_path_factory):
     """All four variants of the session's tiny model, exported once for this module."""
     out = tmp_path_factory.mktemp("tflite")
-    return export_mod.export(trained_run, output_dir=out, data_dir=data_dir, calibration_samples=200, test_limit=TEST_IMAGES)
+    return export_mod.export(
+        trained_run, output_dir=out, data_dir=data_dir, calibration_samples=200, test_limit=TEST_IMAGES
+    )
 
 
 def rows(result) -> dict[str, dict]:
@@ -55,7 +57,9 @@ def test_no_flex_ops(exported):
 
     for variant in export_mod.VARIANTS:
         path = exported.output_dir / f"run_{variant}.tflite"
-        interpreter = Interpreter(model_path=str(path), experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+        interpreter = Interpreter(
+            model_path=str(path), experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+        )
         ops = [op["op_name"] for op in interpreter._get_ops_details()]
         assert "CONV_2D" in ops and "FULLY_CONNECTED" in ops, ops
         assert not [op for op in ops if op.startswith("Flex")], ops
@@ -107,7 +111,18 @@ def test_variant_over_the_allowed_drop_fails_the_command(trained_run, data_dir, 
         return {**checks, "accuracy": checks["accuracy"] - 0.02}
 
     monkeypatch.setattr(export_mod, "verify_variant", worse)
-    args = ["export", str(trained_run), "--quantize", "dynamic", "--output", str(tmp_path), "--data-dir", str(data_dir), "--test-limit", "200"]
+    args = [
+        "export",
+        str(trained_run),
+        "--quantize",
+        "dynamic",
+        "--output",
+        str(tmp_path),
+        "--data-dir",
+        str(data_dir),
+        "--test-limit",
+        "200",
+    ]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 3, result.output
     assert "FAILED" in result.output and "dynamic lost more than 0.5" in result.output
@@ -132,7 +147,9 @@ def assert_clean_error(result, code: int, text: str, out_dir=None):
 
 
 def test_missing_model(tmp_path):
-    assert_clean_error(run_export(tmp_path / "nope.keras", "--output", tmp_path / "out"), 2, "model file not found", tmp_path / "out")
+    assert_clean_error(
+        run_export(tmp_path / "nope.keras", "--output", tmp_path / "out"), 2, "model file not found", tmp_path / "out"
+    )
 
 
 def test_model_with_wrong_shape(tmp_path):
@@ -147,7 +164,9 @@ def test_model_with_wrong_shape(tmp_path):
 
 def test_unknown_variant(trained_run, tmp_path):
     result = run_export(trained_run, "--quantize", "float32,int4", "--output", tmp_path)
-    assert_clean_error(result, 2, "unknown --quantize variant 'int4'; choose from float32, dynamic, float16, int8", tmp_path)
+    assert_clean_error(
+        result, 2, "unknown --quantize variant 'int4'; choose from float32, dynamic, float16, int8", tmp_path
+    )
 
 
 def test_output_is_a_file(trained_run, tmp_path):

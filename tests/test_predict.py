@@ -42,7 +42,9 @@ def predict_cli(*args) -> tuple[int, str, str]:
 
 
 def edge_script(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(SCRIPT), *map(str, args)], capture_output=True, text=True, timeout=300, check=False)
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), *map(str, args)], capture_output=True, text=True, timeout=300, check=False
+    )
 
 
 # --------------------------------------------------------- load_predictor
@@ -57,7 +59,9 @@ def test_keras_and_tflite_predictors_agree(models, mnist):
     assert load_predictor(models["keras"]).kind == "keras" and load_predictor(models["int8"]).kind == "tflite"
     assert np.abs(proba["float32"] - proba["keras"]).max() < 1e-4
     assert np.mean(proba["int8"].argmax(1) == proba["keras"].argmax(1)) >= 0.95
-    assert np.array_equal(load_predictor(models["int8"]).predict_proba(x[..., None]), proba["int8"])  # (N, 28, 28, 1) too
+    assert np.array_equal(
+        load_predictor(models["int8"]).predict_proba(x[..., None]), proba["int8"]
+    )  # (N, 28, 28, 1) too
 
 
 def test_run_folder_is_a_keras_model(trained_run, mnist):
@@ -100,7 +104,9 @@ def test_cli_prints_exactly_what_the_edge_script_prints(models, folder, variant)
 def test_keras_model_gives_the_same_digits_as_the_edge_script(models, folder, tflite_models):
     code, stdout, _ = predict_cli(models["keras"], folder, "--json")
     keras_rows = [json.loads(line) for line in stdout.splitlines()]
-    script_rows = [json.loads(line) for line in edge_script(tflite_models["float32"], folder, "--json").stdout.splitlines()]
+    script_rows = [
+        json.loads(line) for line in edge_script(tflite_models["float32"], folder, "--json").stdout.splitlines()
+    ]
     assert code == 0 and len(keras_rows) == FOLDER_IMAGES
     assert [r["digit"] for r in keras_rows] == [r["digit"] for r in script_rows]
     assert np.allclose([r["probability"] for r in keras_rows], [r["probability"] for r in script_rows], atol=1e-4)
@@ -147,6 +153,12 @@ def test_tflite_predict_does_not_import_tensorflow(models, folder):
         "try: main()\n"
         "except SystemExit as e: assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TF imported'; raise"
     )
-    result = subprocess.run([sys.executable, "-c", code, str(models["int8"]), str(folder)], capture_output=True, text=True, timeout=300, check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(models["int8"]), str(folder)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     assert len(result.stdout.splitlines()) == FOLDER_IMAGES

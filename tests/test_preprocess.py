@@ -24,9 +24,7 @@ from mnist_keras.preprocess import (
 # ---------------------------------------------------------------- helpers
 
 
-def draw_digit(
-    digit: str, size=(100, 100), box=None, ink=None, paper=None, mode="RGB"
-) -> Image.Image:
+def draw_digit(digit: str, size=(100, 100), box=None, ink=None, paper=None, mode="RGB") -> Image.Image:
     """Draw a stroke digit ("1", "7", "0" or "L") inside `box` (x0, y0, x1, y1).
 
     Default colours: black ink on white paper in the given mode.
@@ -122,9 +120,7 @@ def test_synthetic_digits_are_normalised(digit, size, box):
     ],
 )
 def test_colours_and_polarities_give_the_same_digit(ink, paper, mode, reference_seven):
-    out = to_mnist(
-        draw_digit("7", size=(400, 400), box=(100, 60, 300, 340), ink=ink, paper=paper, mode=mode)
-    )
+    out = to_mnist(draw_digit("7", size=(400, 400), box=(100, 60, 300, 340), ink=ink, paper=paper, mode=mode))
     assert_mnist_like(out)
     assert mad(out, reference_seven) < 3.0
 
@@ -274,9 +270,7 @@ def test_sixteen_bit_png(tmp_path, reference_seven):
 
 
 def test_la_with_transparent_background(reference_seven):
-    img = draw_digit(
-        "7", size=(400, 400), box=(100, 60, 300, 340), ink=(0, 255), paper=(0, 0), mode="LA"
-    )
+    img = draw_digit("7", size=(400, 400), box=(100, 60, 300, 340), ink=(0, 255), paper=(0, 0), mode="LA")
     assert load_grayscale(img)[0, 0] == 255  # transparent -> white paper
     assert mad(to_mnist(img), reference_seven) < 3.0
 
@@ -373,9 +367,7 @@ def test_empty_file(tmp_path):
 
 def test_truncated_png(tmp_path):
     buf = io.BytesIO()
-    Image.fromarray(np.random.default_rng(2).integers(0, 255, (200, 200), np.uint8)).save(
-        buf, "PNG"
-    )
+    Image.fromarray(np.random.default_rng(2).integers(0, 255, (200, 200), np.uint8)).save(buf, "PNG")
     path = tmp_path / "cut.png"
     path.write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
     assert "truncated" in str(check_bad_file(path))

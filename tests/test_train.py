@@ -37,7 +37,9 @@ def scalar_tags(log_dir: Path) -> set[str]:
 
 
 def test_fit_end_to_end(tmp_path, data_dir):
-    result = run_cli("fit", "--limit", 3000, "--epochs", 1, "--data-dir", data_dir, "--run-dir", "runs/smoke", cwd=tmp_path)
+    result = run_cli(
+        "fit", "--limit", 3000, "--epochs", 1, "--data-dir", data_dir, "--run-dir", "runs/smoke", cwd=tmp_path
+    )
     run = tmp_path / "runs" / "smoke"
     assert sorted(p.name for p in run.iterdir()) == ["config.json", "eval", "history.csv", "logs", "model.keras"]
     assert (tmp_path / "saved_models" / "lamontagne.keras").stat().st_size > 1_000_000
@@ -61,7 +63,20 @@ def test_fit_end_to_end(tmp_path, data_dir):
 
 
 def test_resume_continues_after_interruption(tmp_path, data_dir):
-    args = ["fit", "--limit", 6000, "--epochs", 4, "--patience", 10, "--data-dir", data_dir, "--run-dir", "run", "--quiet"]
+    args = [
+        "fit",
+        "--limit",
+        6000,
+        "--epochs",
+        4,
+        "--patience",
+        10,
+        "--data-dir",
+        data_dir,
+        "--run-dir",
+        "run",
+        "--quiet",
+    ]
     cmd = [sys.executable, "-m", "mnist_keras.cli", *map(str, args)]
     proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     run = tmp_path / "run"
