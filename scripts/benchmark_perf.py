@@ -32,8 +32,10 @@ from mnist_keras.data import load_mnist, make_splits  # noqa: E402 (after the sy
 
 EDGE_SCRIPT = "mnist_edge.py"  # scripts/<this> MODEL.tflite IMAGE, no TensorFlow
 BASELINE_BATCH = 128  # what a plain Keras MNIST tutorial uses
-FULL = {"images": 6_000, "rounds": 8, "latency_runs": 300, "batch_images": 1000, "fit_limit": None, "variants": True}
-QUICK = {"images": 256, "rounds": 1, "latency_runs": 10, "batch_images": 64, "fit_limit": 100, "variants": False}
+FULL = {"images": 6_000, "rounds": 8, "latency_runs": 300, "batch_images": 1000, "fit_limit": None, "variants": True,
+        "xla_images": 6_000, "xla_rounds": 2}  # fmt: skip
+QUICK = {"images": 256, "rounds": 1, "latency_runs": 10, "batch_images": 64, "fit_limit": 100, "variants": False,
+         "xla_images": 256, "xla_rounds": 1}  # fmt: skip
 
 
 def machine() -> dict:
@@ -136,6 +138,41 @@ def training(mnist, size: dict) -> tuple[dict, object]:
                      "test_accuracy": float(np.mean(np.argmax(proba, axis=1) == mnist.y_test))})  # fmt: skip
     result = {"train_images": n, "epochs_each": size["rounds"] + 1, "rows": rows}
     return result, models[rows[1]["setup"]]
+
+
+XLA_MODELS = ("lamontagne", "keras-convnet", "bn-cnn")  # dense-heavy, small conv, our strongest
+
+
+def xla_by_architecture(mnist, size: dict) -> list[dict]:
+    """Images/s of one training epoch with and without ``--jit-compile``, per architecture.
+
+    Each architecture trains with its own defaults (augmentation included);
+    the two setups of one architecture are interleaved. This is what decides
+    the ``jit_compile`` default, which applies to every architecture.
+    """
+    import dataclasses
+
+    from mnist_keras.models import build_model
+    from mnist_keras.train import FitConfig, compile_model, training_datasets
+
+    splits = make_splits(mnist, limit=size["xla_images"], seed=0)
+    rows = []
+    for name in XLA_MODELS:
+        candidates = {}
+        for jit in (False, True):
+            config = dataclasses.replace(FitConfig(model=name).with_architecture_defaults(), jit_compile=jit)
+            model = build_model(name)
+            compile_model(model, config.learning_rate, jit_compile=jit)
+            train_ds, _ = training_datasets(config, splits)
+            model.fit(train_ds.take(3), epochs=1, verbose=0)  # traces (and compiles) the step
+            candidates[jit] = lambda model=model, ds=train_ds: (
+                model.fit(ds, epochs=1, verbose=0),
+                len(splits.y_train),
+            )[1]
+        rates = interleaved(candidates, size["xla_rounds"])
+        off, on = float(np.median(rates[False])), float(np.median(rates[True]))
+        rows.append({"model": name, "images_per_s_no_xla": off, "images_per_s_xla": on, "xla_ratio": on / off})
+    return rows
 
 
 THREAD_SETTINGS = ((0, 0), (1, 2), (1, 1))  # (inter_op, intra_op); 0 = TensorFlow's choice (all cores)
@@ -340,6 +377,12 @@ def markdown(report: dict) -> str:
                [[str(r["inter_op"]), str(r["intra_op"]), f"{r['images_per_s']:,.0f}", f"{r['ratio']:.2f}",
                  " ".join(map(str, r["all_rounds"])), f"{r['images_per_cpu_s']:,.0f}"] for r in report["threads"]])
         if report.get("threads") else "",
+        "## XLA (`--jit-compile`) per architecture",
+        (f"One training epoch over {report['sizes']['xla_images']:,} images with each architecture's own defaults (augmentation "
+         "included), without and with XLA, interleaved; medians."),
+        _table(["model", "images/s without XLA", "images/s with XLA", "XLA x"],
+               [[r["model"], f"{r['images_per_s_no_xla']:,.0f}", f"{r['images_per_s_xla']:,.0f}", f"{r['xla_ratio']:.2f}"]
+                for r in report["xla"]]),
         "## Inference",
         (f"Single image: median and p99 latency of one call (microseconds). Batch: images/s predicting "
         f"{infer['batch_images']:,} images in one call. Ratios are to `model.predict` (latency: lower is better)."),
@@ -386,6 +429,7 @@ def main(argv: list[str] | None = None) -> None:
         folder = Path(tmp)
         report["training"], model = training(mnist, size)
         report["threads"] = threads(size, rounds=2) if size["variants"] else []
+        report["xla"] = xla_by_architecture(mnist, size)
         report["inference"] = inference(model, mnist, size, folder)
         report["startup"] = startup(model, mnist, report["inference"], folder, runs=1 if args.quick else 3)
         report["memory"] = peak_memory(size["fit_limit"], folder)
