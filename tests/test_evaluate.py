@@ -123,7 +123,7 @@ def test_tensorboard_holds_the_validation_confusion_image(trained_run):
     import tensorflow as tf
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    from mnist_keras.train import CONFUSION_TAG
+    from mnist_keras.callbacks import CONFUSION_TAG
 
     acc = EventAccumulator(str(trained_run / "logs" / "confusion"), size_guidance={"tensors": 0})
     acc.Reload()

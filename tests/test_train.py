@@ -100,7 +100,8 @@ def test_resume_continues_after_interruption(tmp_path, data_dir):
 def test_histograms_option_turns_on_weight_histograms(tmp_path):
     import keras
 
-    from mnist_keras.train import FitConfig, make_callbacks
+    from mnist_keras.callbacks import make_callbacks
+    from mnist_keras.train import FitConfig
 
     for histograms, freq in ((False, 0), (True, 1)):
         callbacks = make_callbacks(FitConfig(histograms=histograms), tmp_path)
