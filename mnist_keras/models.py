@@ -210,9 +210,9 @@ def _conv_bn(x: keras.KerasTensor, filters: int, name: str, **kwargs) -> keras.K
 def bn_cnn() -> keras.Model:
     """The strongest single model we train on 2 CPU cores within 15 minutes.
 
-    Pooling right after the first conv (instead of a second 32-filter conv at
-    full resolution) halves the compute: 41 s per augmented epoch here against
-    88 s, which buys 15 epochs inside the budget.
+    Pooling right after the first conv, instead of a second 32-filter conv at
+    full 24x24 resolution, roughly halves the multiply-adds per image, which
+    buys 15 augmented epochs inside the budget (docs/RESULTS.md).
     """
     inputs, x = _inputs()
     x = _conv_bn(x, 32, "conv1")  # (B, 26, 26, 32)

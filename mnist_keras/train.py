@@ -70,7 +70,7 @@ class FitConfig:
     histograms: bool = False
     strategy: str = "auto"
     mixed_precision: bool = False
-    jit_compile: bool = False  # XLA: no faster for lamontagne, 2.5-8x slower for conv models on CPU (README)
+    jit_compile: bool = False  # XLA: 3.5-7x slower for conv models on CPU (docs/BENCHMARKS.md)
     verbose: int = 1
 
     def validate(self) -> None:
