@@ -9,6 +9,7 @@ a good one used to be. Everything that reads a ``.keras`` model goes through
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -74,6 +75,15 @@ def save_model(model, target: Path) -> Path:
     with atomic_path(target) as tmp:
         model.save(tmp)
     return Path(target)
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file, read in 1 MiB blocks (models can be large)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def resolve_model_path(path: str | os.PathLike) -> Path:

@@ -20,7 +20,6 @@ the one place metrics are computed; compare and export reuse it.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import os
@@ -31,7 +30,15 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .artifacts import CONFIG_FILENAME, load_model, resolve_model_path, run_folder_of, write_json, write_text
+from .artifacts import (
+    CONFIG_FILENAME,
+    file_sha256,
+    load_model,
+    resolve_model_path,
+    run_folder_of,
+    write_json,
+    write_text,
+)
 from .errors import MnistKerasError
 
 SPLITS = ("train", "test")
@@ -236,15 +243,6 @@ def default_output_dir(model_path: Path) -> Path:
     return run / EVAL_DIRNAME if run else Path(EVAL_DIRNAME) / Path(model_path).stem
 
 
-def file_sha256(path: Path) -> str:
-    """SHA-256 of a file, so ``metrics.json`` says exactly which model it describes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def evaluate_model(model_path: str | os.PathLike, *, splits: str | Iterable[str] = SPLITS,
                    data_dir: str | os.PathLike | None = None, output_dir: str | os.PathLike | None = None,
                    batch_size: int = DEFAULT_BATCH_SIZE) -> dict:  # fmt: skip
@@ -284,7 +282,7 @@ def evaluate_model(model_path: str | os.PathLike, *, splits: str | Iterable[str]
     if run is not None:
         _plot_curves(run, name, output / CURVES_FILENAME)
 
-    sha256 = file_sha256(model_path)
+    sha256 = file_sha256(model_path)  # metrics.json names exactly which model
     summary = {
         "model_name": name,
         "model_path": str(model_path.resolve()),

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import hashlib
 import json
 import os
 import tempfile
@@ -101,14 +100,6 @@ def export_name(model_path: Path) -> str:
     if model_path.stem == Path(artifacts.MODEL_FILENAME).stem:
         return model_path.resolve().parent.name
     return model_path.stem
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 # --------------------------------------------------------------- conversion
@@ -267,7 +258,7 @@ def export(
     ]  # fmt: skip
     report = {
         "model": str(model_path),
-        "model_sha256": sha256_file(model_path),
+        "model_sha256": artifacts.file_sha256(model_path),
         "created": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "test_images": len(y_test),
         "keras_accuracy": keras_accuracy,
