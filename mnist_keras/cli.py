@@ -111,7 +111,7 @@ def cli() -> None:
 @click.option(
     "--jit-compile/--no-jit-compile",
     default=False,
-    help="Compile the training step with XLA (no gain for lamontagne on CPU, slower for conv models; try it on GPUs).",
+    help="Compile the training step with XLA (on this CPU: within the noise for lamontagne, 3.5-7x slower for conv models; try it on GPUs).",
 )
 @click.option("--quiet", is_flag=True, help="No progress output.")
 def fit(quiet: bool, no_eval: bool, **options) -> None:
