@@ -49,12 +49,22 @@ def test_compare_end_to_end(tmp_path, monkeypatch, data_dir):
     assert f"best by validation accuracy: {rows[0]['model']}" in result.output
 
 
+def nan_weights_model():
+    """lamontagne-1dense with every weight NaN: the first batch's loss is NaN, whatever the data or seed."""
+    import numpy as np
+
+    model = models.ARCHITECTURES["lamontagne-1dense"].build()
+    model.set_weights([np.full(w.shape, np.nan, dtype=w.dtype) for w in model.get_weights()])
+    return model
+
+
 @pytest.fixture
 def diverging_architecture(monkeypatch):
-    """A registered architecture whose absurd learning rate makes the loss NaN."""
-    arch = models.Architecture(
-        "diverges", models.ARCHITECTURES["lamontagne-1dense"].builder, "test only", epochs=1, learning_rate=1e30
-    )
+    """A registered architecture whose training diverges by construction (NaN loss at the first batch).
+
+    An absurd learning rate is not enough: dead ReLUs can leave the loss finite, and the run ends "ok".
+    """
+    arch = models.Architecture("diverges", nan_weights_model, "test only", epochs=1)
     monkeypatch.setitem(models.ARCHITECTURES, "diverges", arch)
     return arch.name
 
