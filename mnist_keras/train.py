@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,16 +40,19 @@ from .errors import MnistKerasError, TrainingError
 # "cosine": cosine decay from the initial LR to COSINE_FINAL_FRACTION of it over all epochs.
 LR_SCHEDULES = ("plateau", "cosine")
 COSINE_FINAL_FRACTION = 0.01
+# With a warm-up (``warmup_fraction`` > 0) the LR starts at this fraction of its peak.
+WARMUP_START_FRACTION = 0.1
 
 
 @dataclass
 class FitConfig:
     """Every setting of a training run; saved as the run's ``config.json``.
 
-    ``None`` for ``epochs``, ``batch_size``, ``learning_rate``, ``augment``
-    and ``lr_schedule`` means "the architecture's own default" (see
-    ``models.Architecture``); :func:`fit` fills them in before saving, so
-    ``config.json`` always holds real values. ``publish`` copies the final
+    ``None`` for ``epochs``, ``batch_size``, ``learning_rate``, ``augment``,
+    ``lr_schedule``, ``warmup_fraction``, ``label_smoothing`` and the Adam
+    betas means "the architecture's own default" (see ``models.Architecture``);
+    :func:`fit` fills them in before saving, so ``config.json`` always holds
+    real values. ``publish`` copies the final
     model to ``saved_models_dir`` (``compare`` turns it off).
     """
 
@@ -58,6 +62,10 @@ class FitConfig:
     learning_rate: float | None = None
     augment: bool | None = None
     lr_schedule: str | None = None
+    warmup_fraction: float | None = None
+    label_smoothing: float | None = None
+    adam_beta_1: float | None = None
+    adam_beta_2: float | None = None
     seed: int = 42
     limit: int | None = None
     validation_size: int = DEFAULT_VALIDATION_SIZE
@@ -81,6 +89,8 @@ class FitConfig:
             (self.learning_rate is None or self.learning_rate > 0, f"--learning-rate must be positive, got {self.learning_rate}"),
             (self.patience >= 1, f"--patience must be at least 1, got {self.patience}"),
             (self.limit is None or self.limit >= 10, f"--limit must be at least 10, got {self.limit}"),
+            (self.warmup_fraction is None or 0 <= self.warmup_fraction < 1, f"warmup fraction must be in [0, 1), got {self.warmup_fraction}"),
+            (self.label_smoothing is None or 0 <= self.label_smoothing < 1, f"label smoothing must be in [0, 1), got {self.label_smoothing}"),
             (self.lr_schedule in (None, *LR_SCHEDULES), f"--lr-schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule}"),
             (self.strategy in STRATEGIES, f"--strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}"),
             (not (self.resume and self.strategy == "multi-worker"), "--resume is not supported with --strategy multi-worker; start a new run"),
@@ -105,6 +115,10 @@ class FitConfig:
             learning_rate=self.learning_rate or arch.learning_rate,
             augment=arch.augment if self.augment is None else self.augment,
             lr_schedule=self.lr_schedule or arch.lr_schedule,
+            **{
+                name: getattr(arch, name) if getattr(self, name) is None else getattr(self, name)
+                for name in ("warmup_fraction", "label_smoothing", "adam_beta_1", "adam_beta_2")
+            },
         )
 
 
@@ -217,29 +231,70 @@ def write_config(config: FitConfig, run_dir: Path, mnist, splits: Splits) -> Non
 
 
 def learning_rate_for(config: FitConfig, steps_per_epoch: int):
-    """The optimizer's ``learning_rate``: a float ("plateau") or a cosine schedule over the whole run."""
+    """The optimizer's ``learning_rate``: a float ("plateau") or a cosine schedule over the whole run.
+
+    With ``config.warmup_fraction`` > 0 the cosine schedule first rises
+    linearly from ``WARMUP_START_FRACTION`` of ``learning_rate`` to it over
+    that share of all steps (Keras' own ``warmup_steps``/``warmup_target``),
+    then decays over the rest: a one-cycle schedule, which lets a run of one
+    epoch use a high peak LR without diverging in its first steps.
+    """
     import keras
 
     if config.lr_schedule == "cosine":
+        total = config.epochs * steps_per_epoch
+        warmup = int(round((config.warmup_fraction or 0.0) * total))
+        if warmup == 0:
+            return keras.optimizers.schedules.CosineDecay(
+                config.learning_rate, decay_steps=total, alpha=COSINE_FINAL_FRACTION
+            )
         return keras.optimizers.schedules.CosineDecay(
-            config.learning_rate, decay_steps=config.epochs * steps_per_epoch, alpha=COSINE_FINAL_FRACTION
+            config.learning_rate * WARMUP_START_FRACTION,
+            decay_steps=total - warmup,
+            alpha=COSINE_FINAL_FRACTION,
+            warmup_target=config.learning_rate,
+            warmup_steps=warmup,
         )
     return config.learning_rate
 
 
-def compile_model(model, learning_rate, *, jit_compile: bool = False) -> None:
+def compile_model(
+    model,
+    learning_rate,
+    *,
+    jit_compile: bool = False,
+    label_smoothing: float = 0.0,
+    beta_1: float = 0.9,
+    beta_2: float = 0.999,
+) -> None:
     """Adam + sparse categorical cross-entropy (keywords: Keras 3's 3rd positional is loss_weights).
 
     ``learning_rate`` is a float or a ``keras.optimizers.schedules.LearningRateSchedule``;
-    ``jit_compile`` compiles the train/predict steps with XLA.
+    ``jit_compile`` compiles the train/predict steps with XLA; ``label_smoothing``
+    > 0 softens the targets (``losses.SmoothedSparseCrossentropy``);
+    ``beta_1``/``beta_2`` are Adam's (its defaults unless a recipe says otherwise).
     """
     import keras
 
+    from .losses import classification_loss
+
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
-        loss="sparse_categorical_crossentropy",
+        optimizer=keras.optimizers.Adam(learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2),
+        loss=classification_loss(label_smoothing),
         metrics=["accuracy"],
         jit_compile=jit_compile,
+    )
+
+
+def compile_for(model, config: FitConfig, steps_per_epoch: int) -> None:
+    """Compile ``model`` with every optimisation setting of ``config`` (a filled-in config)."""
+    compile_model(
+        model,
+        learning_rate_for(config, steps_per_epoch),
+        jit_compile=config.jit_compile,
+        label_smoothing=config.label_smoothing,
+        beta_1=config.adam_beta_1,
+        beta_2=config.adam_beta_2,
     )
 
 
@@ -256,8 +311,11 @@ def training_datasets(config: FitConfig, splits: Splits):
     return train_ds, make_dataset(splits.x_val, splits.y_val, batch_size=max(config.batch_size, 1024))
 
 
-def fit(config: FitConfig) -> Path | None:
+def fit(config: FitConfig, *, extra_callbacks: Sequence = ()) -> Path | None:
     """Train ``config.model`` and return the run folder (None on a non-chief worker).
+
+    ``extra_callbacks`` run after fit's own (checkpoint, logs, ...) at every
+    epoch end; benchmarks use them to observe a real run without a copy of it.
 
     With ``--strategy multi-worker`` every worker runs this; only the chief
     (see ``distribute.current_task``) writes ``config.run_dir`` and
@@ -274,20 +332,21 @@ def fit(config: FitConfig) -> Path | None:
     strategy = make_strategy(config.strategy)  # first: multi-worker must precede any other TF op
     task = current_task(read_tf_config()) if is_multi_worker(strategy) else Task()
     if task.is_chief:
-        return _fit(config, strategy, task)
+        return _fit(config, strategy, task, extra_callbacks)
     scratch = Path(tempfile.mkdtemp(prefix=f"mnist-keras-{task.name}-"))
     try:
         _fit(
             dataclasses.replace(config, run_dir=str(scratch / "run"), saved_models_dir=str(scratch / "saved_models")),
             strategy,
             task,
+            extra_callbacks,
         )
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return None
 
 
-def _fit(config: FitConfig, strategy, task: Task) -> Path:
+def _fit(config: FitConfig, strategy, task: Task, extra_callbacks: Sequence = ()) -> Path:
     """Train in ``config.run_dir`` under ``strategy``; see :func:`fit`."""
     config, run_dir = prepare_run_dir(config)
 
@@ -311,8 +370,8 @@ def _fit(config: FitConfig, strategy, task: Task) -> Path:
     steps_per_epoch = math.ceil(len(splits.y_train) / config.batch_size)
     with precision_policy(config.mixed_precision), strategy.scope():
         model = build_model(config.model)
-        compile_model(model, learning_rate_for(config, steps_per_epoch), jit_compile=config.jit_compile)
-    callbacks = make_callbacks(config, run_dir, validation=(splits.x_val, splits.y_val))
+        compile_for(model, config, steps_per_epoch)
+    callbacks = [*make_callbacks(config, run_dir, validation=(splits.x_val, splits.y_val)), *extra_callbacks]
     if config.resume:
         restore_training_state(model, callbacks, _trim_history(run_dir, _backed_up_epochs(run_dir)), config.lr_schedule)
 

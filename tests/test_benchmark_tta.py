@@ -1,0 +1,61 @@
+"""The time-to-accuracy benchmark runs end to end on 1,000 images (figures are printed, never asserted)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "benchmark_tta.py"
+
+
+def load_script():
+    spec = importlib.util.spec_from_file_location("benchmark_tta", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_quick_benchmark_runs_every_model_and_writes_its_section(tmp_path, data_dir):
+    output = tmp_path / "docs" / "BENCHMARKS.md"
+    output.parent.mkdir()
+    output.write_text("# Performance benchmarks\n\n## Inference\n\nkept\n")
+    cmd = [sys.executable, str(SCRIPT), "--quick", "--data-dir", str(data_dir), "--output", str(output)]
+    result = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
+    report = json.loads((output.parent / "tta.json").read_text())
+    assert [run["model"] for run in report["runs"]] == ["fast", "bn-cnn", "lamontagne", "keras-convnet", "keras-io"]
+    for run in report["runs"]:
+        seconds = [point[0] for point in run["points"]]
+        assert seconds == sorted(seconds) and seconds[0] > 0
+        assert all(0 <= point[2] <= 1 for point in run["points"])
+        assert run["startup_seconds"] > 0 and len(run["load_before"]) == 3
+    assert [point[1] for point in report["runs"][0]["points"]] == [0.5, 1.0]  # fast: every half epoch
+    assert report["fit_runs"][0]["seconds"] > 0
+    assert report["summary"]["whole_process"]["speedup_whole_process"] > 0
+    assert (output.parent / "tta.png").stat().st_size > 10_000
+    text = output.read_text()
+    assert text.count("## Time to accuracy") == 1 and "## Inference\n\nkept" in text
+    assert "python scripts/benchmark_tta.py --quick" in text
+
+
+def test_section_is_replaced_not_repeated(tmp_path):
+    benchmark = load_script()
+    output = tmp_path / "BENCHMARKS.md"
+    output.write_text("# Performance benchmarks\n\n## Inference\n")
+    for n in (1, 2):
+        benchmark.write_section(output, f"{benchmark.BEGIN}\n## Time to accuracy\n\nrun {n}\n{benchmark.END}\n")
+    text = output.read_text()
+    assert text.count("## Time to accuracy") == 1 and "run 2" in text and "run 1" not in text
+    assert text.startswith("# Performance benchmarks\n\n## Inference\n")
+
+
+def test_first_reached_and_medians_count_misses_as_slowest():
+    benchmark = load_script()
+    points = [(2.0, 0.5, 0.97), (4.0, 1.0, 0.991), (8.0, 2.0, 0.995)]
+    assert benchmark.first_reached(points, 0.99) == 4.0
+    assert benchmark.first_reached(points, 0.996) is None
+    assert benchmark.median_or_none([4.0, None, 6.0]) == 6.0
+    assert benchmark.median_or_none([4.0, None, None]) is None
