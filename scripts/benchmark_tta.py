@@ -177,16 +177,71 @@ def run_model(model: str, seed: int, size: dict, data_dir: str | None) -> dict:
 
 
 def run_fit_command(seed: int, size: dict, data_dir: str | None) -> dict:
-    """Wall seconds of the whole ``mnist-keras fit --model fast --no-eval --quiet`` process."""
+    """Wall seconds of a whole ``mnist-keras fit --model fast --no-eval --quiet`` process, and their split.
+
+    The process runs the click command in-process (:func:`timed_fit_command`)
+    so it can report where the seconds went; the wall time is measured here,
+    from before the interpreter starts to after it exits.
+    """
     with tempfile.TemporaryDirectory(prefix="tta-fit-") as scratch:
-        cmd = [sys.executable, "-m", "mnist_keras.cli", "fit", "--model", "fast", "--no-eval", "--quiet",
-               "--seed", str(seed), "--run-dir", f"{scratch}/run", "--saved-models", f"{scratch}/saved"]  # fmt: skip
-        cmd += ["--data-dir", data_dir] if data_dir else []
-        cmd += ["--limit", str(size["limit"])] if size["limit"] else []
-        cmd += ["--validation-size", str(size["validation_size"])] if size["validation_size"] else []
+        fit_args = ["fit", "--model", "fast", "--no-eval", "--quiet", "--seed", str(seed),
+                    "--run-dir", f"{scratch}/run", "--saved-models", f"{scratch}/saved"]  # fmt: skip
+        fit_args += ["--data-dir", data_dir] if data_dir else []
+        fit_args += ["--limit", str(size["limit"])] if size["limit"] else []
+        fit_args += ["--validation-size", str(size["validation_size"])] if size["validation_size"] else []
+        out = Path(scratch) / "split.json"
+        cmd = [sys.executable, __file__, "--time-fit", str(out), "--", *fit_args]
         before, start = load(), time.time()
         subprocess.run(cmd, check=True, cwd=scratch, stdout=subprocess.DEVNULL)
-        return {"seed": seed, "seconds": round(time.time() - start, 2), "load_before": before, "load_after": load()}
+        seconds = time.time() - start
+        split = json.loads(out.read_text())
+    split["interpreter and exit"] = seconds - sum(split.values())
+    return {"seed": seed, "seconds": round(seconds, 2), "load_before": before, "load_after": load(),
+            "split": {name: round(value, 3) for name, value in split.items()}}  # fmt: skip
+
+
+def timed_fit_command(fit_args: list[str]) -> dict[str, float]:
+    """Run ``mnist-keras <fit_args>`` in this process; seconds per phase.
+
+    Phases are timed by wrapping the functions ``train.fit`` calls, looked up
+    by name (a renamed one is simply not split out, its time lands in
+    "other"); the training code itself runs unchanged.
+    """
+    import collections
+    import functools
+
+    phases = collections.defaultdict(float)
+    start = time.perf_counter()
+    import keras
+    import tensorflow  # noqa: F401 (imported by keras anyway: timed as part of "imports")
+
+    from mnist_keras import cli, models, train
+
+    phases["imports"] = time.perf_counter() - start
+
+    def timed(function, phase):
+        @functools.wraps(function)
+        def wrapper(*args, **kwargs):
+            begin = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                phases[phase] += time.perf_counter() - begin
+
+        return wrapper
+
+    targets = [(train, "load_mnist", "data: read and verify"), (train, "make_splits", "data: split"),
+               (train, "training_datasets", "data: tf.data pipelines"), (models, "build_model", "build and compile"),
+               (train, "compile_for", "build and compile"), (train, "make_callbacks", "build and compile"),
+               (train, "write_config", "saving"), (train, "_publish", "saving"),
+               (keras.Model, "fit", "train: model.fit (with validation and callbacks)")]  # fmt: skip
+    for owner, name, phase in targets:
+        if hasattr(owner, name):
+            setattr(owner, name, timed(getattr(owner, name), phase))
+    begin = time.perf_counter()
+    cli.cli.main(fit_args, standalone_mode=False)
+    phases["other"] = time.perf_counter() - begin - sum(v for k, v in phases.items() if k != "imports")
+    return dict(phases)
 
 
 def median_or_none(values: list[float | None]) -> float | None:
@@ -233,6 +288,10 @@ def summarise(runs: list[dict], fit_runs: list[dict]) -> dict:
             [None if t is None else run["startup_seconds"] + t for run, t in zip(reference, to_99, strict=True)]
         ),
     }  # fmt: skip
+    phases = list(dict.fromkeys(phase for run in fit_runs for phase in run["split"]))
+    whole["fit_split_median"] = {
+        phase: statistics.median(run["split"].get(phase, 0.0) for run in fit_runs) for phase in phases
+    }
     fast = whole["fast_fit_no_eval_seconds_median"]
     whole["speedup_whole_process"] = round(whole["keras_io_process_seconds_median"] / fast, 2)
     if whole["keras_io_process_to_99_seconds_median"]:
@@ -323,7 +382,15 @@ def markdown(report: dict, command: str, image: str) -> str:
                 else "."
             ),
             "",
+            "Where that command's seconds go (median per phase over its runs):",
+            "",
+            "| phase | seconds | share |",
+            "|---|---:|---:|",
         ]
+        split = whole["fit_split_median"]
+        total = sum(split.values())
+        lines += [f"| {phase} | {seconds:.2f} | {100 * seconds / total:.0f}% |" for phase, seconds in split.items()]
+        lines.append("")
     lines += [
         f"![test accuracy against training seconds]({image})",
         "",
@@ -373,7 +440,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--validation-size", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--test-limit", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
+    parser.add_argument("--time-fit", metavar="OUT", help=argparse.SUPPRESS)  # then: -- fit options
+    parser.add_argument("fit_args", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.time_fit:
+        Path(args.time_fit).write_text(json.dumps(timed_fit_command(args.fit_args)))
+        return
     data_dir = args.data_dir or os.environ.get("MNIST_KERAS_DATA")
     if args.worker:
         args.model, args.data_dir = args.worker, data_dir

@@ -58,6 +58,9 @@ def test_every_architecture_has_a_description_and_sane_defaults():
     for arch in ARCHITECTURES.values():
         assert arch.description and arch.epochs >= 1 and arch.learning_rate > 0
         assert arch.lr_schedule in ("plateau", "cosine")
+        assert 0 <= arch.warmup_fraction < 1 and 0 <= arch.label_smoothing < 1
+        assert 0 < arch.adam_beta_1 < 1 and 0 < arch.adam_beta_2 < 1
+        assert arch.warmup_fraction == 0 or arch.lr_schedule == "cosine", arch.name  # only a schedule warms up
 
 
 def test_keras_convnet_matches_the_keras_example():

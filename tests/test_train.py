@@ -141,3 +141,71 @@ def test_help_is_instant_and_light():
     result = run_cli("--help", cwd=os.getcwd())
     assert "fit" in result.stdout and "models" in result.stdout
     assert "0.1.0" in run_cli("--version", cwd=os.getcwd()).stdout
+
+
+def test_recipe_fields_come_from_the_architecture_unless_set():
+    from mnist_keras.train import FitConfig
+
+    fast = FitConfig(model="fast").with_architecture_defaults()
+    assert (fast.epochs, fast.batch_size, fast.lr_schedule) == (1, 256, "cosine")
+    assert (fast.warmup_fraction, fast.label_smoothing, fast.adam_beta_1, fast.adam_beta_2) == (0.25, 0.1, 0.7, 0.9)
+    plain = FitConfig(model="lamontagne", label_smoothing=0.05).with_architecture_defaults()
+    assert (plain.warmup_fraction, plain.label_smoothing, plain.adam_beta_1, plain.adam_beta_2) == (
+        0.0,
+        0.05,
+        0.9,
+        0.999,
+    )
+
+
+def test_warmup_rises_to_the_peak_then_decays_over_the_whole_run():
+    import numpy as np
+
+    from mnist_keras.train import COSINE_FINAL_FRACTION, WARMUP_START_FRACTION, FitConfig, learning_rate_for
+
+    config = FitConfig(model="fast").with_architecture_defaults()  # 1 epoch, peak 1e-2, warm-up 25%
+    schedule = learning_rate_for(config, steps_per_epoch=100)
+    lr = np.array([float(schedule(step)) for step in range(101)])
+    peak = config.learning_rate
+    np.testing.assert_allclose(
+        [lr[0], lr[25], lr[100]], [WARMUP_START_FRACTION * peak, peak, COSINE_FINAL_FRACTION * peak], rtol=1e-5
+    )
+    assert np.all(np.diff(lr[:26]) > 0) and np.all(np.diff(lr[25:]) < 0)
+    no_warmup = learning_rate_for(FitConfig(model="bn-cnn").with_architecture_defaults(), steps_per_epoch=10)
+    assert float(no_warmup(0)) == pytest.approx(3e-3)
+
+
+def test_smoothed_loss_takes_integer_labels_and_matches_keras_categorical():
+    import keras
+    import numpy as np
+
+    from mnist_keras.losses import SmoothedSparseCrossentropy, classification_loss
+
+    probs = np.random.default_rng(0).dirichlet(np.ones(10), size=8).astype("float32")
+    labels = np.arange(8) % 10
+    expected = keras.losses.CategoricalCrossentropy(label_smoothing=0.1)(keras.utils.to_categorical(labels, 10), probs)
+    got = SmoothedSparseCrossentropy(label_smoothing=0.1)(labels, probs)
+    assert float(got) == pytest.approx(float(expected), rel=1e-5)
+    assert float(
+        SmoothedSparseCrossentropy(label_smoothing=0.1)(labels[:, None].astype("float32"), probs)
+    ) == pytest.approx(float(expected), rel=1e-5)
+    assert classification_loss(0.0) == "sparse_categorical_crossentropy"
+
+
+def test_fast_recipe_compiles_with_its_betas_and_smoothing(tmp_path):
+    import numpy as np
+
+    from mnist_keras.artifacts import load_model, save_model
+    from mnist_keras.losses import SmoothedSparseCrossentropy
+    from mnist_keras.models import build_model
+    from mnist_keras.train import FitConfig, compile_for
+
+    config = FitConfig(model="fast").with_architecture_defaults()
+    model = build_model("fast")
+    compile_for(model, config, steps_per_epoch=10)
+    assert isinstance(model.loss, SmoothedSparseCrossentropy)
+    assert (float(model.optimizer.beta_1), float(model.optimizer.beta_2)) == (0.7, 0.9)
+    rng = np.random.default_rng(0)
+    model.train_on_batch(rng.integers(0, 256, (8, 28, 28, 1)).astype("float32"), rng.integers(0, 10, 8))
+    save_model(model, tmp_path / "fast.keras")  # the compiled loss serialises with the checkpoint
+    assert load_model(tmp_path / "fast.keras").count_params() == model.count_params()
