@@ -319,7 +319,7 @@ def predict_command(
     """Classify digit images (files or folders) with MODEL (.keras, run folder or .tflite).
 
     Images are made MNIST-style first (any size, colour or polarity). Same output
-    as scripts/mnist_edge.py; exit code 1 if any image could not be classified.
+    as scripts/mnist_edge.py; exit code 2 if any image could not be classified (the others still are).
     """
     if not model_path.endswith(".tflite"):  # a .tflite model runs on LiteRT alone
         _start_tensorflow()

@@ -36,11 +36,24 @@ def scalar_tags(log_dir: Path) -> set[str]:
 
 def test_fit_end_to_end(tmp_path, data_dir):
     result = run_cli(
-        "fit", "--limit", 3000, "--epochs", 1, "--data-dir", data_dir, "--run-dir", "runs/smoke", cwd=tmp_path
+        "fit",
+        "--limit",
+        3000,
+        "--epochs",
+        1,
+        "--data-dir",
+        data_dir,
+        "--run-dir",
+        "runs/smoke",
+        "--publish",
+        "always",
+        cwd=tmp_path,
     )
     run = tmp_path / "runs" / "smoke"
     assert sorted(p.name for p in run.iterdir()) == ["config.json", "eval", "history.csv", "logs", "model.keras"]
     assert (tmp_path / "saved_models" / "lamontagne.keras").stat().st_size > 1_000_000
+    assert "published saved_models/lamontagne.keras (validation accuracy" in result.stdout
+    assert json.loads((tmp_path / "saved_models" / "lamontagne.json").read_text())["run_dir"] == "runs/smoke"
     config = json.loads((run / "config.json").read_text())
     assert config["settings"]["epochs"] == 1 and config["settings"]["batch_size"] == 128
     assert config["data"]["train_size"] == 3000 and config["data"]["validation_size"] == 5000
@@ -84,7 +97,7 @@ def test_histograms_option_turns_on_weight_histograms(tmp_path):
 )
 def test_fit_bad_options_are_one_line_errors(tmp_path, args, message):
     result = run_cli("fit", *args, cwd=tmp_path, check=False)
-    assert result.returncode != 0
+    assert result.returncode == 2
     assert message in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
 
@@ -93,7 +106,7 @@ def test_fit_refuses_to_overwrite_a_run(tmp_path, data_dir):
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "model.keras").write_bytes(b"precious")
     result = run_cli("fit", "--data-dir", data_dir, "--run-dir", "run", cwd=tmp_path, check=False)
-    assert result.returncode == 1 and "already holds files" in result.stderr
+    assert result.returncode == 2 and "already holds files" in result.stderr
     assert (tmp_path / "run" / "model.keras").read_bytes() == b"precious"
 
 
