@@ -233,7 +233,7 @@ def timed_fit_command(fit_args: list[str]) -> dict[str, float]:
     targets = [(train, "load_mnist", "data: read and verify"), (train, "make_splits", "data: split"),
                (train, "training_datasets", "data: tf.data pipelines"), (models, "build_model", "build and compile"),
                (train, "compile_for", "build and compile"), (train, "make_callbacks", "build and compile"),
-               (train, "write_config", "saving"), (train, "_publish", "saving"),
+               (train, "write_config", "saving"), (train, "publish", "saving"),
                (keras.Model, "fit", "train: model.fit (with validation and callbacks)")]  # fmt: skip
     for owner, name, phase in targets:
         if hasattr(owner, name):
