@@ -176,10 +176,11 @@ def float32_copy(model_path: Path, architecture: str):
 
 def _step_functions(model, strategy, *, jit_compile: bool):
     """``train_step(batch)`` and ``test_step(batch)``, each returning global (loss sum, correct, count)."""
-    import keras
     import tensorflow as tf
 
-    loss_fn = keras.losses.SparseCategoricalCrossentropy(reduction=None)
+    from .losses import per_example_loss
+
+    loss_fn = per_example_loss(model.loss)  # the compiled loss (label smoothing included), per image
     optimizer = model.optimizer  # a LossScaleOptimizer under mixed precision
 
     def sums(y, probs, per_example):

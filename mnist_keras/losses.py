@@ -30,3 +30,16 @@ def classification_loss(label_smoothing: float = 0.0):
     if label_smoothing > 0:
         return SmoothedSparseCrossentropy(label_smoothing=label_smoothing)
     return "sparse_categorical_crossentropy"
+
+
+def per_example_loss(compiled_loss):
+    """The same loss as ``compiled_loss`` (what :func:`classification_loss` returned), one value per image.
+
+    The multi-worker loop sums per-image losses itself, so it needs
+    ``reduction=None``; rebuilding from the compiled loss keeps its label
+    smoothing instead of silently training without it.
+    """
+    smoothing = getattr(compiled_loss, "label_smoothing", 0.0)
+    if smoothing:
+        return SmoothedSparseCrossentropy(label_smoothing=smoothing, reduction=None)
+    return keras.losses.SparseCategoricalCrossentropy(reduction=None)

@@ -185,3 +185,19 @@ def test_fast_recipe_compiles_with_its_betas_and_smoothing(tmp_path):
     model.train_on_batch(rng.integers(0, 256, (8, 28, 28, 1)).astype("float32"), rng.integers(0, 10, 8))
     save_model(model, tmp_path / "fast.keras")  # the compiled loss serialises with the checkpoint
     assert load_model(tmp_path / "fast.keras").count_params() == model.count_params()
+
+
+def test_multi_worker_loop_keeps_the_compiled_label_smoothing():
+    """The custom loop sums per-image losses: it must rebuild the compiled loss, smoothing included."""
+    import numpy as np
+
+    from mnist_keras.losses import SmoothedSparseCrossentropy, classification_loss, per_example_loss
+
+    probs = np.random.default_rng(0).dirichlet(np.ones(10), size=4).astype("float32")
+    labels = np.array([0, 1, 2, 3])
+    smoothed = per_example_loss(classification_loss(0.1))
+    assert isinstance(smoothed, SmoothedSparseCrossentropy) and smoothed.label_smoothing == 0.1
+    assert np.asarray(smoothed(labels, probs)).shape == (4,)
+    plain = per_example_loss(classification_loss(0.0))
+    expected = -np.log(probs[np.arange(4), labels])
+    np.testing.assert_allclose(np.asarray(plain(labels, probs)), expected, rtol=1e-5)
