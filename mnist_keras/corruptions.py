@@ -170,15 +170,20 @@ def impulse_noise(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 @register("glass_blur", MNIST_C, "blur, local pixel swaps, blur: sigma 0.7, 1 px, 2 passes (severity 1)")
 def glass_blur(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     sigma, delta, passes = 0.7, 1, 2
-    x = (_gaussian(_unit(image), sigma) * 255).astype(np.uint8)  # truncated, as the reference
+    blurred = (_gaussian(_unit(image), sigma) * 255).astype(np.uint8)  # truncated, as the reference
     coords = range(SIDE - delta, delta, -1)
-    for _ in range(passes):
-        for h in coords:
-            for w in coords:
-                if rng.random() < 0.5:
-                    dx, dy = rng.integers(-delta, delta, size=2)  # high exclusive, as np.random.randint
-                    x[h, w], x[h + dy, w + dx] = x[h + dy, w + dx], x[h, w]
-    return _to_uint8(_gaussian(x / 255.0, sigma))
+    n = len(coords)
+    # Drawn up front (the reference draws per pixel): a coin and an offset per visit, high exclusive.
+    swaps = rng.random((passes, n, n)) < 0.5
+    offsets = rng.integers(-delta, delta, size=(passes, n, n, 2)).tolist()
+    x = blurred.tolist()  # swaps are sequential (a moved pixel can move again): plain lists are fastest
+    for p in range(passes):
+        for i, h in enumerate(coords):
+            for j, w in enumerate(coords):
+                if swaps[p, i, j]:
+                    dx, dy = offsets[p][i][j]
+                    x[h][w], x[h + dy][w + dx] = x[h + dy][w + dx], x[h][w]
+    return _to_uint8(_gaussian(np.array(x, np.float64) / 255.0, sigma))
 
 
 @register("motion_blur", MNIST_C, "ImageMagick-style motion blur, radius 10, sigma 3, angle -45..45 (severity 1)")

@@ -4,11 +4,15 @@ One sample of MNIST test digits (``per_condition`` of them, drawn with ``seed``)
 is turned into each condition's images, every image goes through
 ``preprocess.to_mnist`` exactly as on the page and the Raspberry Pi, and the
 model classifies the result. An image that preprocessing rejects (no digit
-found) counts as an error and is also counted as ``unreadable``::
+found) counts as an error and is also counted as ``unreadable``. Where a
+condition's images are still 28x28 (clean, MNIST-C, inverted) the model also
+classifies them as they are, without preprocessing (``raw_accuracy``): the
+difference says whether ``to_mnist`` helps or hurts under that condition::
 
     <output>/
       robustness.json   every number: model, seed, sample size, per condition accuracy,
-                        errors, unreadable, seconds, per-font accuracy, group and suite means
+                        errors, unreadable, accuracy without preprocessing, seconds,
+                        per-font accuracy, group and suite means
       robustness.txt    the table as text (also printed)
       robustness.md     the same table in Markdown
       robustness.png    accuracy per condition as bars, clean accuracy as a line
@@ -146,6 +150,13 @@ def score(labels: np.ndarray, predicted: np.ndarray, readable: np.ndarray, tags:
     return row
 
 
+def raw_accuracy(predictor, inputs: Sequence[np.ndarray], labels: np.ndarray) -> float | None:
+    """Accuracy on the inputs as they are, without preprocessing; None unless all are (28, 28)."""
+    if not len(inputs) or any(image.shape != (28, 28) for image in inputs):
+        return None
+    return float((predictor.predict_proba(np.stack(inputs)).argmax(axis=1) == labels).mean())
+
+
 def _check_options(per_condition: int, seed: int) -> None:
     if not 1 <= per_condition <= MAX_PER_CONDITION:
         raise MnistKerasError(f"--per-condition must be between 1 and {MAX_PER_CONDITION:,}, got {per_condition}")
@@ -208,6 +219,7 @@ def run_robustness(model: str | os.PathLike, *, names: str | Sequence[str] | Non
         seen, readable = preprocess_all(inputs)
         predicted = np.where(readable, predictor.predict_proba(seen).argmax(axis=1), UNREADABLE)
         row = {**asdict(conditions()[name]), **score(labels, predicted, readable, tags)}
+        row["raw_accuracy"] = raw_accuracy(predictor, inputs, labels)
         row["seconds"] = round(time.perf_counter() - tick, 2)
         rows.append(row)
         k = EXAMPLES_PER_CONDITION
@@ -231,11 +243,13 @@ def _summary(rows: list[dict], *, model_path: Path, model_name: str, kind: str, 
     """The JSON-ready summary of a finished suite."""
     suite = [r for r in rows if r["group"] != CLEAN]
     groups = dict.fromkeys(r["group"] for r in suite)
-    fonts = {}
-    for held_out, key in ((False, "training"), (True, "held_out")):
-        found, notes = printed.available_fonts(held_out=held_out)
-        fonts[key] = [font.name for font, _ in found]
-        fonts.setdefault("skipped", []).extend(notes)
+    training, training_notes = printed.available_fonts(held_out=False)
+    held_out, held_out_notes = printed.available_fonts(held_out=True)
+    fonts = {
+        "training": [font.name for font, _ in training],
+        "held_out": [font.name for font, _ in held_out],
+        "skipped": training_notes + held_out_notes,
+    }
     return {
         "model_name": model_name,
         "model_path": str(model_path.resolve()),
@@ -269,10 +283,15 @@ def format_table(summary: dict) -> str:
     """The plain-text table: one line per condition, then the means."""
     head = (f"{summary['model_name']} ({summary['model_kind']}): {summary['per_condition']:,} test digits "
             f"per condition, seed {summary['seed']}")  # fmt: skip
-    lines = [head, "", f"{'condition':<17} {'group':<11} {'accuracy':>9} {'errors':>7} {'unreadable':>11}"]
+    lines = [
+        head,
+        "",
+        f"{'condition':<17} {'group':<11} {'accuracy':>9} {'errors':>7} {'unreadable':>11} {'raw 28x28':>10}",
+    ]
     for r in summary["conditions"]:
         lines.append(
-            f"{r['name']:<17} {r['group']:<11} {_pct(r['accuracy']):>9} {r['errors']:>7} {r['unreadable']:>11}"
+            f"{r['name']:<17} {r['group']:<11} {_pct(r['accuracy']):>9} {r['errors']:>7} {r['unreadable']:>11} "
+            f"{_pct(r['raw_accuracy']):>10}"
         )
     lines += ["", f"clean accuracy        {_pct(summary['clean_accuracy'])}"]
     lines.append(
@@ -280,7 +299,11 @@ def format_table(summary: dict) -> str:
     )
     for group, value in summary["group_mean_accuracy"].items():
         lines.append(f"  mean {group:<15} {_pct(value)}")
+    for r in summary["conditions"]:
+        for font, numbers in r.get("by_font", {}).items():
+            lines.append(f"  {r['name']:<16} {font:<27} {_pct(numbers['accuracy']):>8} of {numbers['n']}")
     lines += [f"note: {note}" for note in summary["fonts"]["skipped"]]
+    lines.append("raw 28x28: the model on the corrupted 28x28 image itself, without preprocess.to_mnist")
     return "\n".join(lines) + "\n"
 
 
@@ -290,20 +313,24 @@ def format_markdown(summary: dict) -> str:
         f"Model `{summary['model_name']}` ({summary['model_kind']}), {summary['per_condition']:,} test digits per "
         f"condition, seed {summary['seed']}.",
         "",
-        "| condition | group | what | accuracy | errors | unreadable |",
-        "|---|---|---|---:|---:|---:|",
+        "| condition | group | what | accuracy | errors | unreadable | raw 28x28, no preprocessing |",
+        "|---|---|---|---:|---:|---:|---:|",
     ]
     for r in summary["conditions"]:
         lines.append(
             f"| `{r['name']}` | {r['group']} | {r['description']} | {_pct(r['accuracy'])} | {r['errors']} "
-            f"| {r['unreadable']} |"
+            f"| {r['unreadable']} | {_pct(r['raw_accuracy'])} |"
         )
     lines.append(
         f"| **mean over the suite** | | {summary['suite_conditions']} conditions "
-        f"| **{_pct(summary['suite_mean_accuracy'])}** | | |"
+        f"| **{_pct(summary['suite_mean_accuracy'])}** | | | |"
     )
     for group, value in summary["group_mean_accuracy"].items():
-        lines.append(f"| mean {group} | | | {_pct(value)} | | |")
+        lines.append(f"| mean {group} | | | {_pct(value)} | | | |")
+    fonts = [(r["name"], font, n) for r in summary["conditions"] for font, n in r.get("by_font", {}).items()]
+    if fonts:
+        lines += ["", "| condition | font | accuracy | images |", "|---|---|---:|---:|"]
+        lines += [f"| `{name}` | {font} | {_pct(n['accuracy'])} | {n['n']} |" for name, font, n in fonts]
     lines += ["", *[f"Note: {note}" for note in summary["fonts"]["skipped"]]]
     return "\n".join(lines).rstrip() + "\n"
 

@@ -46,6 +46,9 @@ def test_cli_runs_a_small_suite_on_a_run_folder(trained_run, data_dir, tmp_path)
     check_rows(summary, ["clean", "shot_noise", "inverted", "small_in_photo", "printed_heldout"], 12)
     assert summary["model_name"] == "lamontagne" and summary["model_kind"] == "keras" and summary["seed"] == 3
     assert set(summary["conditions"][-1]["by_font"]) <= set(summary["fonts"]["held_out"])
+    raw = {r["name"]: r["raw_accuracy"] for r in summary["conditions"]}
+    assert raw["small_in_photo"] is None and raw["printed_heldout"] is None  # not 28x28: no raw score
+    assert 0 <= raw["shot_noise"] <= 1 and raw["inverted"] < 0.5  # inverted digits need preprocessing
     assert "| `small_in_photo` |" in (out / "robustness.md").read_text()
 
 
