@@ -164,6 +164,18 @@ def _check_options(per_condition: int, seed: int) -> None:
         raise MnistKerasError(f"--seed must be 0 or more, got {seed}")
 
 
+def _make_output_dir(output: Path) -> None:
+    """Create the report folder now, so a bad ``--output`` fails before minutes of work."""
+    if output.exists() and not output.is_dir():
+        raise MnistKerasError(f"{output}: exists and is not a folder; choose another --output")
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise MnistKerasError(
+            f"{output}: cannot create the report folder ({err.strerror}); choose another --output"
+        ) from None
+
+
 def _model_identity(model: str | os.PathLike) -> tuple[Path, str, Path | None]:
     """(model file, display name, run folder or None) for a .keras file, run folder or .tflite."""
     path = Path(model)
@@ -204,8 +216,7 @@ def run_robustness(model: str | os.PathLike, *, names: str | Sequence[str] | Non
     _check_options(per_condition, seed)
     model_path, model_name, run = _model_identity(model)
     output = Path(output_dir) if output_dir else default_output_dir(model_path, run)
-    if output.exists() and not output.is_dir():
-        raise MnistKerasError(f"{output}: exists and is not a folder; choose another --output")
+    _make_output_dir(output)
     predictor = load_predictor(model_path)
     mnist = load_mnist(data_dir)
     images, labels = sample_digits(mnist.x_test, mnist.y_test, per_condition, seed)

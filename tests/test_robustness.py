@@ -107,11 +107,11 @@ def test_missing_or_wrong_model_is_a_one_line_error(name, tmp_path):
     assert code == 2 and output.startswith("Error:") and len(output.strip().splitlines()) == 1, output
 
 
-def test_output_that_is_a_file_is_refused(trained_run, tmp_path):
-    target = tmp_path / "taken"
-    target.write_text("x")
-    code, output = invoke(trained_run, "--output", target, "--conditions", "fog")
-    assert code == 1 and "is not a folder" in output
+@pytest.mark.parametrize(("where", "message"), [("taken", "is not a folder"), ("taken/report", "cannot create")])
+def test_output_that_cannot_be_a_folder_is_refused(where, message, trained_run, tmp_path):
+    (tmp_path / "taken").write_text("x")
+    code, output = invoke(trained_run, "--output", tmp_path / where, "--conditions", "fog")
+    assert code == 1 and message in output and len(output.strip().splitlines()) == 1, output
 
 
 def test_cli_defaults_are_the_module_defaults():
