@@ -100,11 +100,13 @@ def test_bad_options_are_one_line_errors(args, code, message, tmp_path):
 
 
 @pytest.mark.parametrize("name", ["missing.keras", "missing.tflite", "run_folder_without_model", "notes.txt"])
-def test_missing_or_wrong_model_is_a_one_line_error(name, tmp_path):
+def test_missing_or_wrong_model_is_a_one_line_error(name, tmp_path, monkeypatch):
     (tmp_path / "run_folder_without_model").mkdir()
     (tmp_path / "notes.txt").write_text("not a model")
+    monkeypatch.chdir(tmp_path)  # the default output folder would be ./robustness/<name>/
     code, output = invoke(tmp_path / name, "--per-condition", 2, "--conditions", "fog")
     assert code == 2 and output.startswith("Error:") and len(output.strip().splitlines()) == 1, output
+    assert not (tmp_path / "robustness").exists()  # nothing is written for a model that does not load
 
 
 @pytest.mark.parametrize(("where", "message"), [("taken", "is not a folder"), ("taken/report", "cannot create")])
