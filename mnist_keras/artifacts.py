@@ -3,17 +3,23 @@
 Everything mnist-keras writes (models, reports, JSON) goes through
 :func:`atomic_path`, so a killed process never leaves a truncated file where
 a good one used to be. Everything that reads a ``.keras`` model goes through
-:func:`load_model`, so the safety checks live in one place.
+:func:`load_model`, so the safety checks live in one place. This module owns
+the layout of a run folder (its file names, ``config.json``, ``history.csv``,
+the resume backup) and of ``saved_models/`` (:func:`publish_model`), so
+training, evaluation and comparison read and write them the same way.
 """
 
 from __future__ import annotations
 
 import contextlib
+import csv
 import hashlib
+import io
 import json
 import os
 import shutil
 import tempfile
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +28,10 @@ from .errors import ModelFileError
 
 MODEL_FILENAME = "model.keras"
 CONFIG_FILENAME = "config.json"
+HISTORY_FILENAME = "history.csv"
+BACKUP_DIRNAME = "backup"  # BackupAndRestore's folder; removed when a run finishes
+LOGS_DIRNAME = "logs"  # TensorBoard
+PUBLISHED_SUFFIX = ".json"  # saved_models/<name>.keras has its record in <name>.json
 
 
 @contextlib.contextmanager
@@ -103,6 +113,11 @@ def resolve_model_path(path: str | os.PathLike) -> Path:
         raise ModelFileError(f"{path}: model file not found; train one with 'mnist-keras fit' or check the path")
     if path.suffix != ".keras":
         raise ModelFileError(f"{path}: not a .keras model file; give a .keras file or a run folder")
+    if not zipfile.is_zipfile(path):
+        raise ModelFileError(
+            f"{path}: not a Keras model (a .keras file is a zip archive and this one is not); "
+            "give a file saved by 'mnist-keras fit' or keras model.save"
+        )
     return path
 
 
@@ -154,3 +169,100 @@ def check_classifier(model, name: str) -> None:
 def _first_line(err: BaseException) -> str:
     text = str(err).strip()
     return text.splitlines()[0][:200] if text else type(err).__name__
+
+
+# ------------------------------------------------------------------ run folder
+
+
+def read_config(run_dir: Path | None) -> dict:
+    """A run folder's ``config.json`` (empty if there is none or it is unreadable)."""
+    if run_dir is None:
+        return {}
+    try:
+        config = json.loads((Path(run_dir) / CONFIG_FILENAME).read_text())
+    except (OSError, ValueError):
+        return {}
+    return config if isinstance(config, dict) else {}
+
+
+def read_history(run_dir: Path) -> list[dict]:
+    """Rows of ``history.csv`` (empty if the run has not finished an epoch)."""
+    path = Path(run_dir) / HISTORY_FILENAME
+    if not path.is_file():
+        return []
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def best_row(history: list[dict], monitor: str = "val_loss") -> dict | None:
+    """The epoch with the lowest ``monitor`` (the one the checkpoint kept), or None."""
+    rows = [row for row in history if row.get(monitor)]
+    return min(rows, key=lambda row: float(row[monitor])) if rows else None
+
+
+def trim_history(run_dir: Path, epochs_done: int) -> list[dict]:
+    """Drop history rows past the last backed-up epoch, so a resume never duplicates one."""
+    rows = read_history(run_dir)
+    kept = [row for row in rows if int(row["epoch"]) < epochs_done]
+    if len(kept) != len(rows):
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(kept)
+        write_text(Path(run_dir) / HISTORY_FILENAME, buffer.getvalue())
+    return kept
+
+
+def backed_up_epochs(run_dir: Path) -> int:
+    """Epochs finished according to BackupAndRestore's metadata (0 if none)."""
+    meta = Path(run_dir) / BACKUP_DIRNAME / "training_metadata.json"
+    return int(json.loads(meta.read_text())["epoch"]) if meta.is_file() else 0
+
+
+# -------------------------------------------------------------- saved_models/
+
+
+def published_record(target: Path) -> dict | None:
+    """What :func:`publish_model` recorded beside ``target`` (None if nothing or unreadable)."""
+    record = Path(target).with_suffix(PUBLISHED_SUFFIX)
+    try:
+        return json.loads(record.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def publish_model(source: Path, target: Path, record: dict, *, force: bool = False) -> tuple[bool, str]:
+    """Copy ``source`` to ``target`` unless that could replace a better model.
+
+    ``record`` must hold ``val_accuracy``; it is written beside ``target`` as
+    ``<name>.json``. An existing ``target`` is replaced only when the new
+    model's validation accuracy is at least its recorded one, or when
+    ``force``. An existing file without a record is kept: nothing says the
+    new model is better.
+
+    Returns:
+        (published, a one-line explanation for the terminal).
+    """
+    target = Path(target)
+    new_acc = float(record["val_accuracy"])
+    if target.is_file() and not force:
+        old = published_record(target)
+        if old is None or new_acc < float(old.get("val_accuracy", 1.0)):
+            was = (
+                "has no record of its accuracy"
+                if old is None
+                else f"has validation accuracy {float(old['val_accuracy']):.4f}"
+            )
+            return False, (
+                f"kept {target}: it {was} and the new model has {new_acc:.4f}; pass --publish always to replace it"
+            )
+    why = (
+        "forced"
+        if force
+        else "no model there yet"
+        if not target.is_file()
+        else "at least as good as the one it replaces"
+    )
+    copy_file(source, target)
+    write_json(target.with_suffix(PUBLISHED_SUFFIX), record)
+    return True, f"published {target} (validation accuracy {new_acc:.4f}; {why})"

@@ -1,160 +1,280 @@
-"""Every training callback in one place: checkpoint, early stopping, LR, backup, logs.
+"""Training callbacks: one class per job, driven by ``model.fit`` and the multi-worker loop.
 
 ``train.fit`` (``model.fit``) and the multi-worker loop in ``distribute.py``
-drive the same list, so every run folder looks the same whatever the strategy.
-Callback classes are defined lazily (inside :func:`_callback_classes`) so that
-importing this module does not import Keras.
+drive the list :func:`make_callbacks` builds, so every run folder looks the
+same whatever the strategy.
+
+Resuming. ``keras.callbacks.BackupAndRestore`` restores the weights, the
+optimizer (its step counter and learning rate included) and the epoch
+counter, but not the state that lives in other callbacks, and Keras' own
+callbacks reset theirs in ``on_train_begin``. Every callback whose decisions
+depend on earlier epochs therefore records its state after each epoch in
+``backup/<name>.json`` and restores it itself, after that reset, from the
+entry of the last backed-up epoch (:class:`EpochStates`). State is written
+before BackupAndRestore saves the epoch, so a backed-up epoch always has
+its state on disk, whenever the process is killed. With ``--deterministic``
+a resumed run then ends exactly as the run would have without the stop.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from .artifacts import MODEL_FILENAME
+import keras
 
-if TYPE_CHECKING:
-    from .train import FitConfig
+from .artifacts import BACKUP_DIRNAME, HISTORY_FILENAME, LOGS_DIRNAME, MODEL_FILENAME, save_model, write_json
 
-HISTORY_FILENAME = "history.csv"
 MONITOR = "val_loss"  # what checkpointing, early stopping and the LR plateau watch
 CONFUSION_TAG = "validation_confusion_matrix"
+PLATEAU_FACTOR = 0.5  # "plateau" schedule: the LR is multiplied by this ...
+PLATEAU_PATIENCE = 2  # ... after this many epochs without a lower validation loss
+PLATEAU_MIN_LR = 1e-5
 
 
-def _callback_classes():
-    """Callback subclasses, defined lazily so importing this module stays light."""
-    import keras
+class EpochStates:
+    """A JSON file of ``{epoch: {attribute: value}}`` for one callback.
 
-    from .artifacts import save_model
+    Args:
+        path: the file (in the run's backup folder).
+        names: the callback attributes that make up its state.
+        resume_epoch: epochs already backed up; the state to restore is the
+            one recorded at the end of epoch ``resume_epoch - 1``.
+    """
 
-    class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
-        """ModelCheckpoint whose file is replaced atomically (temp file + rename).
+    def __init__(self, path: Path, names: tuple[str, ...], resume_epoch: int = 0) -> None:
+        self.path, self.names, self.resume_epoch = Path(path), names, resume_epoch
 
-        Keras' own checkpoint writes straight into the target, so a run killed
-        mid-save would leave a truncated ``model.keras``.
-        """
+    def _read(self) -> dict:
+        return json.loads(self.path.read_text()) if self.path.is_file() else {}
 
-        def _save_model(self, epoch, batch, logs):
-            if self._should_save_model(epoch, batch, logs, self.filepath):
-                save_model(self.model, Path(self.filepath))
+    def record(self, owner, epoch: int) -> None:
+        """Write ``owner``'s state after ``epoch`` (atomically, beside earlier epochs')."""
+        states = self._read()
+        states[str(epoch)] = {name: _plain(getattr(owner, name)) for name in self.names}
+        write_json(self.path, states)
 
-    class NaNGuard(keras.callbacks.TerminateOnNaN):
-        """TerminateOnNaN that remembers where it stopped, for a clear error."""
+    def restore(self, owner) -> None:
+        """Set ``owner``'s state to the one recorded for the last backed-up epoch, if any."""
+        if self.resume_epoch == 0:
+            return
+        state = self._read().get(str(self.resume_epoch - 1))
+        if state is None:
+            raise RuntimeError(f"{self.path}: no state for epoch {self.resume_epoch}; the backup is incomplete")
+        for name, value in state.items():
+            setattr(owner, name, value)
 
-        where: str | None = None
-        _epoch = 0
 
-        def on_batch_end(self, batch, logs=None):
-            loss = (logs or {}).get("loss")
-            if loss is not None and not math.isfinite(float(loss)):
-                self.where = f"epoch {self._epoch + 1}, batch {batch + 1}"
-            super().on_batch_end(batch, logs)
+def _plain(value):
+    """A JSON-safe copy of a callback attribute: numpy scalars become Python numbers."""
+    return value.item() if hasattr(value, "item") else value
 
-        def on_epoch_begin(self, epoch, logs=None):
-            self._epoch = epoch
 
-    class LearningRateLogger(keras.callbacks.Callback):
-        """Put the optimizer's current LR in the epoch logs (history.csv, TensorBoard).
+class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
+    """Keras' EarlyStopping whose patience survives ``--resume``.
 
-        ReduceLROnPlateau does this itself; with a LearningRateSchedule there
-        is no ReduceLROnPlateau, and ``optimizer.learning_rate`` evaluates the
-        schedule at the current step.
-        """
+    ``restore_best_weights`` stays off: the best model is the checkpoint
+    (``model.keras``), written by :class:`BestModelCheckpoint` on the same
+    criterion, so in-memory best weights would only duplicate it.
+    """
 
-        def on_epoch_end(self, epoch, logs=None):
-            if logs is not None:
-                logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+    STATE = ("wait", "best", "best_epoch", "stopped_epoch")
 
-    class ConfusionImages(keras.callbacks.Callback):
-        """Logs the validation confusion matrix as a TensorBoard image every epoch.
+    def __init__(self, *, state_file: Path, resume_epoch: int = 0, **kwargs) -> None:
+        super().__init__(restore_best_weights=False, **kwargs)
+        self.states = EpochStates(state_file, self.STATE, resume_epoch)
 
-        One predict over the validation images and a small heatmap (~0.5 s on
-        5,000 images), drawn by the same code as ``mnist-keras evaluate``.
-        """
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        self.states.restore(self)
 
-        def __init__(self, log_dir: Path, images, labels, *, name: str):
-            super().__init__()
-            self.log_dir, self.images, self.labels, self.name = str(log_dir), images, labels, name
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch, logs)
+        self.states.record(self, epoch)
+
+
+class ResumableReduceLROnPlateau(keras.callbacks.ReduceLROnPlateau):
+    """Keras' ReduceLROnPlateau whose wait, best and cooldown survive ``--resume``.
+
+    The learning rate itself is an optimizer variable, which BackupAndRestore restores.
+    """
+
+    STATE = ("wait", "best", "cooldown_counter")
+
+    def __init__(self, *, state_file: Path, resume_epoch: int = 0, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.states = EpochStates(state_file, self.STATE, resume_epoch)
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        self.states.restore(self)
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch, logs)
+        self.states.record(self, epoch)
+
+
+class BestModelCheckpoint(keras.callbacks.Callback):
+    """Save the model whenever ``monitor`` reaches a new minimum, atomically.
+
+    Keras' ModelCheckpoint writes straight into the target, so a run killed
+    mid-save would leave a truncated ``model.keras``; this one writes a
+    temporary file and renames it. Its best value survives ``--resume``.
+    """
+
+    STATE = ("best",)
+
+    def __init__(self, filepath: Path, *, monitor: str = MONITOR, state_file: Path, resume_epoch: int = 0) -> None:
+        super().__init__()
+        self.filepath, self.monitor = Path(filepath), monitor
+        self.states = EpochStates(state_file, self.STATE, resume_epoch)
+        self.best = math.inf
+
+    def on_train_begin(self, logs=None):
+        self.best = math.inf
+        self.states.restore(self)
+
+    def on_epoch_end(self, epoch, logs=None):
+        current = (logs or {}).get(self.monitor)
+        if current is not None and float(current) < self.best:  # NaN is never an improvement
+            self.best = float(current)
+            save_model(self.model, self.filepath)
+        self.states.record(self, epoch)
+
+
+class RandomStateBackup(keras.callbacks.Callback):
+    """Carry the model's random-number state (dropout masks) across ``--resume``.
+
+    Each Dropout layer draws its masks from a Keras ``SeedGenerator``, a
+    non-trainable variable that ``save_weights`` (and so BackupAndRestore)
+    leaves out. Recording it per epoch lets a resumed run draw the masks the
+    uninterrupted run would have drawn.
+    """
+
+    def __init__(self, *, state_file: Path, resume_epoch: int = 0) -> None:
+        super().__init__()
+        self.states = EpochStates(state_file, ("seed_states",), resume_epoch)
+        self.seed_states: list | None = None
+
+    def _seed_variables(self) -> list:
+        return [v for v in self.model.non_trainable_variables if "seed_generator" in v.path]
+
+    def on_train_begin(self, logs=None):
+        self.seed_states = None
+        self.states.restore(self)
+        if self.seed_states is not None:
+            for variable, value in zip(self._seed_variables(), self.seed_states, strict=True):
+                variable.assign(value)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seed_states = [keras.ops.convert_to_numpy(v).tolist() for v in self._seed_variables()]
+        self.states.record(self, epoch)
+
+
+class NaNGuard(keras.callbacks.TerminateOnNaN):
+    """TerminateOnNaN that remembers where it stopped, for a clear error."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.where: str | None = None
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self.where = f"epoch {self._epoch + 1}, batch {batch + 1}"
+        super().on_batch_end(batch, logs)
+
+
+class LearningRateLogger(keras.callbacks.Callback):
+    """Put the optimizer's current LR in the epoch logs (history.csv, TensorBoard).
+
+    ReduceLROnPlateau does this itself; with a LearningRateSchedule there
+    is no ReduceLROnPlateau, and ``optimizer.learning_rate`` evaluates the
+    schedule at the current step.
+    """
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+
+
+class ConfusionImages(keras.callbacks.Callback):
+    """Log the validation confusion matrix as a TensorBoard image every epoch.
+
+    One predict over the validation images and a small heatmap, drawn by the
+    same code as ``mnist-keras evaluate``.
+    """
+
+    def __init__(self, log_dir: Path, images, labels, *, name: str) -> None:
+        super().__init__()
+        self.log_dir, self.images, self.labels, self.name = str(log_dir), images, labels, name
+        self._writer = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.model.stop_training:  # NaNGuard stopped a diverged run: NaN probabilities, nothing to draw
+            return
+        import tensorflow as tf
+
+        from .evaluate import compute_metrics, predict_probabilities
+        from .plots import confusion_png_bytes
+
+        metrics = compute_metrics(self.labels, predict_probabilities(self.model, self.images))
+        title = f"{self.name} · validation · epoch {epoch + 1} · accuracy {metrics['accuracy']:.2%}"
+        png = confusion_png_bytes(metrics["confusion_matrix"], title=title)
+        self._writer = self._writer or tf.summary.create_file_writer(self.log_dir)
+        with self._writer.as_default():
+            tf.summary.image(CONFUSION_TAG, tf.image.decode_png(png, channels=3)[None], step=epoch)
+        self._writer.flush()
+
+    def on_train_end(self, logs=None):
+        if self._writer is not None:
+            self._writer.close()
             self._writer = None
 
-        def on_epoch_end(self, epoch, logs=None):
-            if self.model.stop_training:  # NaNGuard stopped a diverged run: NaN probabilities, nothing to draw
-                return
-            import tensorflow as tf
 
-            from .evaluate import compute_metrics, predict_probabilities
-            from .plots import confusion_png_bytes
+def make_callbacks(
+    config, run_dir: Path, *, validation: tuple | None = None, resume_epoch: int = 0
+) -> list[keras.callbacks.Callback]:
+    """Every training callback of ``config`` (a ``train.FitConfig``), in the order they run at epoch end.
 
-            metrics = compute_metrics(self.labels, predict_probabilities(self.model, self.images))
-            title = f"{self.name} · validation · epoch {epoch + 1} · accuracy {metrics['accuracy']:.2%}"
-            png = confusion_png_bytes(metrics["confusion_matrix"], title=title)
-            self._writer = self._writer or tf.summary.create_file_writer(self.log_dir)
-            with self._writer.as_default():
-                tf.summary.image(CONFUSION_TAG, tf.image.decode_png(png, channels=3)[None], step=epoch)
-            self._writer.flush()
-
-        def on_train_end(self, logs=None):
-            if self._writer is not None:
-                self._writer.close()
-                self._writer = None
-
-    return AtomicModelCheckpoint, NaNGuard, LearningRateLogger, ConfusionImages
-
-
-def make_callbacks(config: FitConfig, run_dir: Path, *, validation: tuple | None = None) -> list:
-    """Every training callback, in the order they must run at epoch end.
-
-    BackupAndRestore saves before CSVLogger writes its row, so a history row
-    on disk always has a backup behind it (the resume test relies on this).
-    ReduceLROnPlateau can only change a plain float LR, so it is used for the
-    "plateau" schedule only; "cosine" logs the schedule's LR instead.
+    The callbacks with state record it before BackupAndRestore saves the
+    epoch, and BackupAndRestore saves before CSVLogger writes its row, so a
+    history row on disk always has a backup and the callbacks' state behind
+    it. ReduceLROnPlateau can only change a plain float LR, so it is used
+    for the "plateau" schedule only; "cosine" logs the schedule's LR instead.
     ``validation`` (images, labels) turns on the per-epoch confusion-matrix
     image in ``logs/confusion``; ``config.histograms`` adds weight histograms.
+    ``resume_epoch`` is the number of epochs already backed up.
     """
-    import keras
+    backup = Path(run_dir) / BACKUP_DIRNAME
 
-    AtomicModelCheckpoint, NaNGuard, LearningRateLogger, ConfusionImages = _callback_classes()
-    checkpoint = AtomicModelCheckpoint(str(run_dir / MODEL_FILENAME), monitor=MONITOR, save_best_only=True)
-    early_stopping = keras.callbacks.EarlyStopping(monitor=MONITOR, patience=config.patience, restore_best_weights=True)
+    def state(name: str) -> dict:
+        return {"state_file": backup / f"{name}.json", "resume_epoch": resume_epoch}
+
     if config.lr_schedule == "plateau":
-        lr_callback = keras.callbacks.ReduceLROnPlateau(monitor=MONITOR, factor=0.5, patience=2, min_lr=1e-5)
+        lr_callback = ResumableReduceLROnPlateau(
+            monitor=MONITOR, factor=PLATEAU_FACTOR, patience=PLATEAU_PATIENCE, min_lr=PLATEAU_MIN_LR,
+            **state("reduce_lr_on_plateau"),
+        )  # fmt: skip
     else:
         lr_callback = LearningRateLogger()
     callbacks = [
         NaNGuard(),
-        checkpoint,
-        early_stopping,
+        BestModelCheckpoint(Path(run_dir) / MODEL_FILENAME, **state("checkpoint")),
+        ResumableEarlyStopping(monitor=MONITOR, patience=config.patience, **state("early_stopping")),
         lr_callback,
-        keras.callbacks.BackupAndRestore(str(run_dir / "backup")),
-        keras.callbacks.CSVLogger(str(run_dir / HISTORY_FILENAME), append=config.resume),
-        keras.callbacks.TensorBoard(log_dir=str(run_dir / "logs"), histogram_freq=1 if config.histograms else 0),
+        RandomStateBackup(**state("random_state")),
+        keras.callbacks.BackupAndRestore(str(backup)),
+        keras.callbacks.CSVLogger(str(Path(run_dir) / HISTORY_FILENAME), append=config.resume),
+        keras.callbacks.TensorBoard(
+            log_dir=str(Path(run_dir) / LOGS_DIRNAME), histogram_freq=1 if config.histograms else 0
+        ),
     ]
     if validation is not None:
-        callbacks.append(ConfusionImages(run_dir / "logs" / "confusion", *validation, name=config.model))
+        callbacks.append(ConfusionImages(Path(run_dir) / LOGS_DIRNAME / "confusion", *validation, name=config.model))
     return callbacks
-
-
-def restore_training_state(model, callbacks: list, history_rows: list[dict], lr_schedule: str) -> None:
-    """Seed the LR and checkpoint / early-stopping 'best' values from a resumed run's history.
-
-    BackupAndRestore restores weights and the epoch counter only; without this
-    the first resumed epoch would overwrite a better ``model.keras`` and the
-    learning rate would jump back to its initial value.
-    """
-    import keras
-
-    losses = [float(row[MONITOR]) for row in history_rows if row.get(MONITOR)]
-    if not losses:
-        return
-    best = min(losses)
-    # A cosine schedule needs nothing: it is a function of the optimizer's
-    # step counter, which BackupAndRestore restores with the weights.
-    if lr_schedule == "plateau" and history_rows[-1].get("learning_rate"):  # ReduceLROnPlateau's last decision
-        model.optimizer.learning_rate = float(history_rows[-1]["learning_rate"])
-    for callback in callbacks:
-        if isinstance(callback, keras.callbacks.ModelCheckpoint):
-            callback.best = best
-        elif isinstance(callback, keras.callbacks.EarlyStopping):
-            callback.best = best
-            callback.wait = len(losses) - 1 - losses.index(best)

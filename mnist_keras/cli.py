@@ -3,20 +3,37 @@
 Each command parses options, calls one function, and prints. TensorFlow is
 imported inside commands, never at module level, so ``mnist-keras --help``
 is instant. Errors the user can fix (:class:`MnistKerasError`) become one
-``Error: ...`` line and a non-zero exit code, never a traceback.
+``Error: ...`` line and a non-zero exit code, never a traceback. Exit codes
+follow click's convention (README, "Exit codes"): 2 for a bad option or
+input the user can fix, 1 for a failure during the work, 3 for an export
+that failed its accuracy check.
+
+Defaults are not written here: options take them from the dataclasses and
+module constants that the functions use (``FitConfig``, ``CompareConfig``,
+``export``, ``evaluate``), and click shows them in ``--help``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+from collections.abc import Iterator
 
 import click
 
 from . import __version__
-from .errors import MnistKerasError
+from .compare import CompareConfig
+from .distribute import STRATEGIES
+from .errors import MnistKerasError, TrainingError
+from .evaluate import DEFAULT_BATCH_SIZE as DEFAULT_EVAL_BATCH_SIZE
+from .evaluate import SPLIT_CHOICES
+from .export import DEFAULT_CALIBRATION_SAMPLES, DEFAULT_MAX_ACCURACY_DROP, DEFAULT_OUTPUT_DIR, VARIANTS
+from .train import LR_SCHEDULES, PUBLISH_CHOICES, FitConfig
 
 DATA_DIR_HELP = "Folder with the four MNIST IDX files (.gz or not). Default: $MNIST_KERAS_DATA, else Keras' download."
+ARCH_DEFAULT = "Default: the architecture's own (see 'mnist-keras models')."
+TF_LOGS_VAR = "MNIST_KERAS_TF_LOGS"  # set to 1 to see TensorFlow's start-up log lines
 
 
 class UserError(click.ClickException):
@@ -37,100 +54,117 @@ class Group(click.Group):
             raise UserError(str(err), err.exit_code) from None
 
 
-def _quiet_tensorflow() -> None:
-    """Hide TensorFlow's C++ start-up chatter unless the user asked for it."""
+@contextlib.contextmanager
+def _stderr_silenced() -> Iterator[None]:
+    """Point the process's C-level stderr (fd 2) at /dev/null for the duration."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def _start_tensorflow() -> None:
+    """Import TensorFlow without its C++ start-up lines, unless the user asked for them.
+
+    TensorFlow 2.21 writes its absl/oneDNN/CUDA lines (and, on a machine
+    without a GPU, an ``E0000 ... failed call to cuInit`` line) before
+    ``TF_CPP_MIN_LOG_LEVEL`` takes effect, so only redirecting fd 2 while
+    it is imported and probes its devices hides them. ``mnist-keras
+    --verbose`` or ``MNIST_KERAS_TF_LOGS=1`` shows them.
+    """
+    if click.get_current_context().find_root().params.get("verbose") or os.environ.get(TF_LOGS_VAR):
+        return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    with _stderr_silenced():
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()  # the CUDA probe happens here, not at import
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
 @click.version_option(__version__, prog_name="mnist-keras")
-def cli() -> None:
+@click.option("--verbose", "-v", is_flag=True, help=f"Show TensorFlow's start-up log lines (or set {TF_LOGS_VAR}=1).")
+def cli(verbose: bool) -> None:
     """Train, evaluate, compare and export MNIST digit classifiers."""
 
 
+FIT = FitConfig()  # the defaults, read by the options below
+
+
 @cli.command()
-@click.option("--model", "model", default="lamontagne", help="Architecture name (see 'mnist-keras models').")
+@click.option("--model", "model", default=FIT.model, help="Architecture name (see 'mnist-keras models').")
+@click.option("--epochs", type=int, default=None, help=f"Maximum epochs. {ARCH_DEFAULT}")
+@click.option("--batch-size", type=int, default=None,
+              help=f"Global batch size (split across replicas and workers). {ARCH_DEFAULT}")  # fmt: skip
+@click.option("--learning-rate", type=float, default=None,
+              help=f"Initial Adam learning rate. {ARCH_DEFAULT}")  # fmt: skip
+@click.option("--augment/--no-augment", default=None,
+              help=f"Random shifts, rotations and zoom of training batches. {ARCH_DEFAULT}")  # fmt: skip
+@click.option("--lr-schedule", type=click.Choice(LR_SCHEDULES), default=None,
+              help=f"plateau: halve the LR when validation loss stalls; cosine: decay over all epochs. {ARCH_DEFAULT}")  # fmt: skip
 @click.option(
-    "--epochs", type=int, default=None, help="Maximum epochs. Default: the architecture's own (20 for lamontagne)."
+    "--seed", type=int, default=FIT.seed, help="Random seed for splits, initialisation, shuffling, augmentation."
 )
+@click.option("--deterministic", is_flag=True, default=FIT.deterministic,
+              help="Deterministic TensorFlow ops: the same options give the same weights (slower; docs/BENCHMARKS.md).")  # fmt: skip
+@click.option("--limit", type=int, default=FIT.limit,
+              help="Train on a stratified subset of N images (smoke runs). Default: all.")  # fmt: skip
+@click.option("--validation-size", type=int, default=FIT.validation_size,
+              help="Images held out of the 60k training set for validation.")  # fmt: skip
+@click.option("--patience", type=int, default=FIT.patience,
+              help="Early-stopping patience in epochs (on validation loss).")  # fmt: skip
+@click.option("--data-dir", type=click.Path(file_okay=False), default=FIT.data_dir, help=DATA_DIR_HELP)
+@click.option("--run-dir", type=click.Path(file_okay=False), default=FIT.run_dir,
+              help="Run folder. Default: runs/<model>-<time>.")  # fmt: skip
+@click.option("--saved-models", "saved_models_dir", default=FIT.saved_models_dir,
+              help="Where the best model is published as <model>.keras (see --publish).")  # fmt: skip
+@click.option("--publish", type=click.Choice(PUBLISH_CHOICES), default=FIT.publish,
+              help="auto: publish a run on all the data if it is at least as good on validation accuracy as the "
+                   "published model; always: replace it; never: keep the model in the run folder only.")  # fmt: skip
 @click.option(
-    "--batch-size",
-    type=int,
-    default=None,
-    help="Global batch size (split across replicas and workers). Default: the architecture's own (128 for lamontagne).",
-)
-@click.option(
-    "--learning-rate",
-    type=float,
-    default=None,
-    help="Initial Adam learning rate. Default: the architecture's own (0.001).",
-)
-@click.option(
-    "--augment/--no-augment",
-    default=None,
-    help="Random shifts, rotations and zoom of training batches. Default: the architecture's own.",
-)
-@click.option(
-    "--lr-schedule",
-    type=click.Choice(["plateau", "cosine"]),
-    default=None,
-    help="plateau: halve the LR when validation loss stalls; cosine: decay over all epochs. Default: the architecture's own.",
-)
-@click.option("--seed", type=int, default=42, help="Random seed for splits, initialisation and shuffling.")
-@click.option(
-    "--limit", type=int, default=None, help="Train on a stratified subset of N images (smoke runs). Default: all."
-)
-@click.option(
-    "--validation-size", type=int, default=5000, help="Images held out of the 60k training set for validation."
-)
-@click.option("--patience", type=int, default=5, help="Early-stopping patience in epochs (on validation loss).")
-@click.option("--data-dir", type=click.Path(file_okay=False), default=None, help=DATA_DIR_HELP)
-@click.option(
-    "--run-dir", type=click.Path(file_okay=False), default=None, help="Run folder. Default: runs/<model>-<time>."
-)
-@click.option(
-    "--saved-models",
-    "saved_models_dir",
-    default="saved_models",
-    help="Where the final model is copied as <model>.keras.",
-)
-@click.option("--resume", is_flag=True, help="Continue the interrupted run in --run-dir from its last finished epoch.")
-@click.option("--histograms", is_flag=True, help="Also log weight histograms to TensorBoard every epoch.")
-@click.option("--no-eval", is_flag=True, help="Skip evaluating the best model into <run>/eval/ after training.")
-@click.option(
-    "--strategy",
-    type=click.Choice(["auto", "default", "mirrored", "multi-worker"]),
-    default="auto",
-    help="tf.distribute strategy: mirrored = all local GPUs; multi-worker = the cluster in $TF_CONFIG; auto = mirrored when several GPUs are visible.",
-)
-@click.option(
-    "--mixed-precision",
+    "--resume",
     is_flag=True,
-    help="Compute in float16 (weights stay float32). Helps on GPUs with tensor cores; slows CPUs.",
+    default=FIT.resume,
+    help="Continue the interrupted run in --run-dir from its last finished epoch.",
 )
 @click.option(
-    "--jit-compile/--no-jit-compile",
-    default=False,
-    help="Compile the training step with XLA (on this CPU: within the noise for lamontagne, 3.5-7x slower for conv models; try it on GPUs).",
+    "--histograms", is_flag=True, default=FIT.histograms, help="Also log weight histograms to TensorBoard every epoch."
 )
+@click.option("--no-eval", is_flag=True, help="Skip evaluating the best model into <run>/eval/ after training.")
+@click.option("--strategy", type=click.Choice(STRATEGIES), default=FIT.strategy,
+              help="tf.distribute strategy: mirrored = all local GPUs; multi-worker = the cluster in $TF_CONFIG; "
+                   "auto = mirrored when several GPUs are visible.")  # fmt: skip
+@click.option("--mixed-precision", is_flag=True, default=FIT.mixed_precision,
+              help="Compute in float16 (weights stay float32). Helps on GPUs with tensor cores; slows CPUs.")  # fmt: skip
+@click.option("--jit-compile/--no-jit-compile", default=FIT.jit_compile,
+              help="Compile the training step with XLA (measured per architecture in docs/BENCHMARKS.md).")  # fmt: skip
 @click.option("--quiet", is_flag=True, help="No progress output.")
 def fit(quiet: bool, no_eval: bool, **options) -> None:
     """Train a model; the run folder gets model.keras, config.json, history.csv, TensorBoard logs and eval/."""
-    _quiet_tensorflow()
-    from .train import FitConfig, read_history, verbosity
+    _start_tensorflow()
+    from .artifacts import best_row, read_history
     from .train import fit as run_fit
+    from .train import publish, saved_config, verbosity
 
     run_dir = run_fit(FitConfig(**options, verbose=verbosity(quiet)))
     if run_dir is None:
         click.echo("worker finished; the chief wrote the run folder")
         return
-    history = read_history(run_dir)
-    best = min(history, key=lambda row: float(row["val_loss"])) if history else None
+    best = best_row(read_history(run_dir))
     click.echo(f"run folder: {run_dir}")
     if best:
         click.echo(
             f"best epoch {int(best['epoch']) + 1}: val_accuracy {float(best['val_accuracy']):.4f}, val_loss {float(best['val_loss']):.4f}"
         )
+    message = publish(saved_config(run_dir), run_dir)
+    if message:
+        click.echo(message)
     if not no_eval:
         from .evaluate import evaluate_model, run_settings
 
@@ -143,24 +177,15 @@ def fit(quiet: bool, no_eval: bool, **options) -> None:
 
 @cli.command()
 @click.argument("model", type=click.Path())
-@click.option(
-    "--split",
-    type=click.Choice(["train", "test", "both"]),
-    default="both",
-    help="train: all 60,000 training images (the paper's Table 1); test: the 10,000 test images.",
-)
+@click.option("--split", type=click.Choice(SPLIT_CHOICES), default="both",
+              help="train: all 60,000 training images (the paper's Table 1); test: the 10,000 test images.")  # fmt: skip
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None, help=DATA_DIR_HELP)
-@click.option(
-    "--output",
-    "output_dir",
-    type=click.Path(file_okay=False),
-    default=None,
-    help="Output folder. Default: <run>/eval/ for a run folder's model, else eval/<model file name>/.",
-)
-@click.option("--batch-size", type=int, default=1024, help="Images per prediction step.")
+@click.option("--output", "output_dir", type=click.Path(file_okay=False), default=None,
+              help="Output folder. Default: <run>/eval/ for a run folder's model, else eval/<model file name>/.")  # fmt: skip
+@click.option("--batch-size", type=int, default=DEFAULT_EVAL_BATCH_SIZE, help="Images per prediction step.")
 def evaluate(model: str, split: str, **options) -> None:
     """Classification reports, confusion matrices and plots for MODEL (a .keras file or a run folder)."""
-    _quiet_tensorflow()
+    _start_tensorflow()
     from pathlib import Path
 
     from .evaluate import evaluate_model
@@ -175,40 +200,46 @@ def evaluate(model: str, split: str, **options) -> None:
 
 @cli.command("models")
 def list_models() -> None:
-    """List the registered architectures with their parameter counts."""
-    _quiet_tensorflow()
+    """List the registered architectures: parameters and default training recipe."""
+    _start_tensorflow()
     from .models import ARCHITECTURES
 
+    click.echo(
+        f"{'name':<18} {'params':>9}  {'epochs':>6} {'batch':>5} {'lr':>7} {'schedule':<8} {'augment':<7}  description"
+    )
     for arch in ARCHITECTURES.values():
         aliases = f" (alias: {', '.join(arch.aliases)})" if arch.aliases else ""
-        click.echo(f"{arch.name:<16} {arch.build().count_params():>10,} params  {arch.description}{aliases}")
+        click.echo(
+            f"{arch.name:<18} {arch.build().count_params():>9,}  {arch.epochs:>6} {arch.batch_size:>5} "
+            f"{arch.learning_rate:>7g} {arch.lr_schedule:<8} {'yes' if arch.augment else 'no':<7}  {arch.description}{aliases}"
+        )
+
+
+COMPARE = CompareConfig()  # the defaults, read by the options below
 
 
 @cli.command()
-@click.option(
-    "--models", "models", default=None, help="Comma-separated architectures, e.g. lamontagne,bn-cnn. Default: all."
-)
-@click.option(
-    "--epochs", type=int, default=None, help="Maximum epochs for every model. Default: each architecture's own."
-)
-@click.option(
-    "--limit", type=int, default=None, help="Train on a stratified subset of N images (smoke runs). Default: all."
-)
-@click.option(
-    "--seed", type=int, default=42, help="Random seed shared by every model (split, initialisation, shuffling)."
-)
-@click.option("--data-dir", type=click.Path(file_okay=False), default=None, help=DATA_DIR_HELP)
-@click.option(
-    "--output", type=click.Path(file_okay=False), default=None, help="Output folder. Default: runs/compare-<time>."
-)
-@click.option(
-    "--saved-models", "saved_models_dir", default="saved_models", help="Where the best model is copied as best.keras."
-)
+@click.option("--models", "models", default=None,
+              help="Comma-separated architectures, e.g. lamontagne,bn-cnn. Default: all.")  # fmt: skip
+@click.option("--epochs", type=int, default=COMPARE.epochs,
+              help="Maximum epochs for every model. Default: each architecture's own.")  # fmt: skip
+@click.option("--limit", type=int, default=COMPARE.limit,
+              help="Train on a stratified subset of N images (smoke runs). Default: all.")  # fmt: skip
+@click.option("--seed", type=int, default=COMPARE.seed,
+              help="Random seed shared by every model (split, initialisation, shuffling).")  # fmt: skip
+@click.option("--data-dir", type=click.Path(file_okay=False), default=COMPARE.data_dir, help=DATA_DIR_HELP)
+@click.option("--output", type=click.Path(file_okay=False), default=COMPARE.output,
+              help="Output folder. Default: runs/compare-<time>.")  # fmt: skip
+@click.option("--saved-models", "saved_models_dir", default=COMPARE.saved_models_dir,
+              help="Where the best model is published as best.keras (see --publish).")  # fmt: skip
+@click.option("--publish", type=click.Choice(PUBLISH_CHOICES), default=COMPARE.publish,
+              help="auto: publish the winner of a comparison on all the data if it is at least as good on "
+                   "validation accuracy as the published best.keras; always: replace it; never: don't publish.")  # fmt: skip
 @click.option("--quiet", is_flag=True, help="No training progress output.")
 def compare(models: str | None, quiet: bool, **options) -> None:
     """Train several architectures the same way and rank them by validation accuracy."""
-    _quiet_tensorflow()
-    from .compare import BEST_MODEL_NAME, LEADERBOARD_MD, CompareConfig
+    _start_tensorflow()
+    from .compare import LEADERBOARD_MD
     from .compare import compare as run_compare
     from .train import verbosity
 
@@ -217,44 +248,36 @@ def compare(models: str | None, quiet: bool, **options) -> None:
     click.echo((result.output / LEADERBOARD_MD).read_text(), nl=False)
     click.echo(f"leaderboard: {result.output}/leaderboard.{{csv,md,png}}")
     if result.best is None:
-        raise MnistKerasError(f"every architecture failed; see {result.output / 'leaderboard.csv'}")
+        raise TrainingError(f"every architecture failed; see {result.output / 'leaderboard.csv'}")
     best = result.best
     click.echo(
         f"best by validation accuracy: {best['model']} (val {100 * best['val_accuracy']:.2f}%, "
-        f"test {100 * best['test_accuracy']:.2f}%), copied to {options['saved_models_dir']}/{BEST_MODEL_NAME}"
+        f"test {100 * best['test_accuracy']:.2f}%)"
     )
+    if result.published:
+        click.echo(result.published)
 
 
 @cli.command("export")
 @click.argument("model_path", metavar="MODEL", type=click.Path())
-@click.option(
-    "--quantize",
-    "quantize",
-    multiple=True,
-    metavar="VARIANT",
-    help="float32, dynamic, float16 or int8; repeat or comma-separate. Default: all four.",
-)
-@click.option(
-    "--output", "output_dir", type=click.Path(), default="tflite", help="Folder for the .tflite files and reports."
-)
-@click.option("--calibration-samples", type=int, default=500, help="Training images that calibrate the int8 variant.")
-@click.option(
-    "--max-accuracy-drop",
-    type=float,
-    default=0.5,
-    help="Largest allowed test-accuracy loss against Keras, in percentage points.",
-)
+@click.option("--quantize", "quantize", multiple=True, metavar="VARIANT",
+              help=f"{', '.join(VARIANTS)}; repeat or comma-separate. Default: all of them.")  # fmt: skip
+@click.option("--output", "output_dir", type=click.Path(), default=DEFAULT_OUTPUT_DIR,
+              help="Folder for the .tflite files and reports.")  # fmt: skip
+@click.option("--calibration-samples", type=int, default=DEFAULT_CALIBRATION_SAMPLES,
+              help="Training images that calibrate the int8 variant.")  # fmt: skip
+@click.option("--max-accuracy-drop", type=float, default=DEFAULT_MAX_ACCURACY_DROP,
+              help="Largest allowed test-accuracy loss against Keras, in percentage points (exit code 3 beyond).")  # fmt: skip
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None, help=DATA_DIR_HELP)
-@click.option(
-    "--test-limit", type=int, default=None, hidden=True, help="Verify on the first N test images only (smoke runs)."
-)
+@click.option("--test-limit", type=int, default=None, hidden=True,
+              help="Verify on the first N test images only (smoke runs).")  # fmt: skip
 def export_command(model_path: str, quantize: tuple[str, ...], **options) -> None:
     """Convert MODEL (a .keras file or run folder) to TFLite variants and verify each against it."""
-    _quiet_tensorflow()
     from .errors import VerificationError
     from .export import export, format_table, parse_variants
 
     variants = parse_variants(quantize)  # before loading TensorFlow: a typo fails at once
+    _start_tensorflow()
     result = export(model_path, variants=variants, **options)
     click.echo(format_table(result.report))
     click.echo(
@@ -296,9 +319,10 @@ def predict_command(
     """Classify digit images (files or folders) with MODEL (.keras, run folder or .tflite).
 
     Images are made MNIST-style first (any size, colour or polarity). Same output
-    as scripts/mnist_edge.py; exit code 1 if any image could not be classified.
+    as scripts/mnist_edge.py; exit code 2 if any image could not be classified (the others still are).
     """
-    _quiet_tensorflow()
+    if not model_path.endswith(".tflite"):  # a .tflite model runs on LiteRT alone
+        _start_tensorflow()
     from .classify import run
     from .predict import load_predictor
 
@@ -317,9 +341,12 @@ def predict_command(
 @click.option("--share", is_flag=True, help="Also open a temporary public gradio.live link (off by default).")
 def serve(model: str | None, host: str, port: int, share: bool) -> None:
     """Run the web page: draw or upload a digit and see the model's top 3 guesses."""
-    _quiet_tensorflow()
+    from .app import default_model
     from .app import serve as run_serve
 
+    model = model or str(default_model())
+    if not model.endswith(".tflite"):  # a .tflite model runs on LiteRT alone
+        _start_tensorflow()
     run_serve(model, host=host, port=port, share=share)
 
 

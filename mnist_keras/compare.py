@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .artifacts import MODEL_FILENAME, atomic_path, copy_file, load_model, write_text
+from .artifacts import MODEL_FILENAME, atomic_path, load_model, publish_model, read_history, write_text
 from .data import Splits, load_mnist, make_splits
 from .errors import MnistKerasError
 
@@ -52,6 +52,7 @@ class CompareConfig:
     data_dir: str | None = None
     output: str | None = None
     saved_models_dir: str = "saved_models"
+    publish: str = "auto"  # as FitConfig.publish: auto / always / never, for best.keras
     verbose: int = 1
 
 
@@ -60,6 +61,7 @@ class CompareResult:
     output: Path
     rows: list[dict] = field(default_factory=list)
     best: dict | None = None
+    published: str | None = None  # what happened to saved_models/best.keras, for the terminal
 
 
 def default_output_dir() -> Path:
@@ -88,7 +90,6 @@ def resolve_models(names: list[str] | None) -> list[str]:
 def measure_model(run_dir: Path, splits: Splits) -> dict:
     """Validation and test metrics, size and inference time of a run's best model."""
     from .evaluate import compute_metrics, predict_probabilities
-    from .train import read_history
 
     model_path = run_dir / MODEL_FILENAME
     model = load_model(model_path)
@@ -121,7 +122,7 @@ def train_one(name: str, config: CompareConfig, output: Path, splits: Splits) ->
     row = {"model": name, "run_dir": str(run_dir)}
     fit_config = FitConfig(
         model=name, epochs=config.epochs, limit=config.limit, seed=config.seed, data_dir=config.data_dir,
-        run_dir=str(run_dir), publish=False, verbose=config.verbose,
+        run_dir=str(run_dir), publish="never", verbose=config.verbose,
     )  # fmt: skip
     start = time.perf_counter()
     try:
@@ -154,7 +155,7 @@ def compare(config: CompareConfig) -> CompareResult:
         raise MnistKerasError(f"{output}: folder already holds files; pick another --output")
     from .train import FitConfig
 
-    FitConfig(epochs=config.epochs, limit=config.limit).validate()  # bad options fail before any training
+    FitConfig(epochs=config.epochs, limit=config.limit, publish=config.publish).validate()  # fail before training
     mnist = load_mnist(config.data_dir)
     # The split fit() will make too (same function, same seed): measured on the same images.
     splits = make_splits(mnist, limit=config.limit, seed=config.seed)
@@ -166,8 +167,21 @@ def compare(config: CompareConfig) -> CompareResult:
     plot_leaderboard(result.rows, output / LEADERBOARD_PNG)
     result.best = next((row for row in result.rows if row["status"] == "ok"), None)
     if result.best is not None:
-        copy_file(Path(result.best["run_dir"]) / MODEL_FILENAME, Path(config.saved_models_dir) / BEST_MODEL_NAME)
+        result.published = publish_best(config, result.best)
     return result
+
+
+def publish_best(config: CompareConfig, best: dict) -> str | None:
+    """Copy the winner to ``saved_models/best.keras`` as ``config.publish`` says (see ``train.publish``)."""
+    target = Path(config.saved_models_dir) / BEST_MODEL_NAME
+    if config.publish == "never":
+        return None
+    if config.publish == "auto" and config.limit is not None:
+        return f"not published: a --limit comparison does not replace {target} (pass --publish always to publish it)"
+    record = {key: best[key] for key in ("model", "val_accuracy", "val_loss", "test_accuracy", "run_dir")}
+    record["published"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    model = Path(best["run_dir"]) / MODEL_FILENAME
+    return publish_model(model, target, record, force=config.publish == "always")[1]
 
 
 # ------------------------------------------------------------------ reports

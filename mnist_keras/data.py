@@ -301,30 +301,52 @@ def make_dataset(
     shuffle: bool = False,
     augment: bool = False,
     seed: int = 0,
+    first_epoch: int = 0,
+    parallel_maps: bool = True,
 ):
-    """A cached, optionally shuffled and augmented, batched and prefetched ``tf.data.Dataset``.
+    """A batched, prefetched ``tf.data.Dataset`` of float32 ``(B, 28, 28, 1)`` images in 0-255.
 
-    Images go in as uint8 ``(N, 28, 28)`` and come out float32 ``(B, 28, 28, 1)``
-    still in 0-255: the model's own ``Rescaling`` layer scales them.
-    ``augment`` applies :func:`random_affine` to every batch on the fly, in
-    the pipeline rather than the model, so saved and exported models carry
-    no augmentation layers; use it for training data only.
+    Images go in as uint8 ``(N, 28, 28)``; the model's own ``Rescaling``
+    layer scales them. Without ``shuffle`` the dataset is one pass in order
+    (validation, test). With ``shuffle`` it is an endless stream of epochs,
+    starting at ``first_epoch``: iterate it ``ceil(N / batch_size)`` steps
+    per epoch. Epoch ``e``'s order and its augmentation are stateless
+    functions of ``(seed, e)`` alone, so a run resumed at epoch ``e`` sees
+    exactly the batches the uninterrupted run would have seen. ``augment``
+    applies :func:`random_affine` in the pipeline rather than the model, so
+    saved and exported models carry no augmentation layers. Turn
+    ``parallel_maps`` off under TensorFlow's op determinism: tf.data then runs
+    maps one at a time anyway, and rewriting a parallel one logs a spurious
+    "NodeDef mentions attribute" error.
     """
     import tensorflow as tf
 
-    ds = tf.data.Dataset.from_tensor_slices((images[..., None], labels.astype(np.int32)))
-    ds = ds.cache()
-    if shuffle:
-        ds = ds.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size)
-    ds = ds.map(lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=tf.data.AUTOTUNE)
-    if augment:
-        # One stateless seed pair per batch: reproducible for a given seed, fresh every epoch.
-        seeds = tf.data.Dataset.random(seed=seed).batch(2)
-        ds = tf.data.Dataset.zip((ds, seeds)).map(
-            lambda batch, pair: (random_affine(batch[0], pair), batch[1]), num_parallel_calls=tf.data.AUTOTUNE
-        )
-    return ds.prefetch(tf.data.AUTOTUNE)
+    parallel = tf.data.AUTOTUNE if parallel_maps else None
+    if not shuffle:
+        ds = tf.data.Dataset.from_tensor_slices((images[..., None], labels.astype(np.int32))).batch(batch_size)
+        ds = ds.map(lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=parallel)
+        if augment:
+            ds = ds.enumerate().map(
+                lambda i, batch: (random_affine(batch[0], tf.stack([tf.cast(seed, tf.int64), i])), batch[1]),
+                num_parallel_calls=parallel,
+            )
+        return ds.prefetch(tf.data.AUTOTUNE)
+
+    x = tf.constant(images[..., None])  # (N, 28, 28, 1) uint8, gathered batch by batch
+    y = tf.constant(labels.astype(np.int32))
+
+    def one_epoch(epoch):
+        epoch_seed = tf.stack([tf.constant(seed, tf.int64), epoch])
+        order = tf.random.experimental.stateless_shuffle(tf.range(len(images), dtype=tf.int64), seed=epoch_seed)
+        batches = tf.data.Dataset.from_tensor_slices(order).batch(batch_size).enumerate()
+        return batches.map(lambda i, idx: (idx, tf.random.experimental.stateless_fold_in(epoch_seed, i)))
+
+    def load(idx, batch_seed):
+        images_batch = tf.cast(tf.gather(x, idx), tf.float32)
+        return (random_affine(images_batch, batch_seed) if augment else images_batch), tf.gather(y, idx)
+
+    ds = tf.data.Dataset.counter(first_epoch).flat_map(one_epoch)
+    return ds.map(load, num_parallel_calls=parallel).prefetch(tf.data.AUTOTUNE)
 
 
 def random_affine(images, seed):

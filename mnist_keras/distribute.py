@@ -249,10 +249,12 @@ def custom_fit(model, strategy, train_ds, val_ds, *, epochs: int, callbacks: lis
     )  # fmt: skip
     model.stop_training = False
     callback_list.on_train_begin()
+    batches = iter(train_dist)  # an endless stream of epochs (data.make_dataset)
     for epoch in range(epochs):
         callback_list.on_epoch_begin(epoch)
         loss = correct = count = 0.0
-        for step, batch in enumerate(train_dist):
+        for step in range(steps_per_epoch):
+            batch = next(batches)
             callback_list.on_train_batch_begin(step)
             batch_loss, batch_correct, batch_count = (float(v) for v in train_step(batch))
             loss, correct, count = loss + batch_loss, correct + batch_correct, count + batch_count

@@ -31,9 +31,9 @@ import numpy as np
 
 from . import __version__
 from .artifacts import (
-    CONFIG_FILENAME,
     file_sha256,
     load_model,
+    read_config,
     resolve_model_path,
     run_folder_of,
     write_json,
@@ -66,7 +66,10 @@ def predict_probabilities(model, images: np.ndarray, batch_size: int = DEFAULT_B
     x = np.asarray(images, dtype=np.float32)
     if x.ndim == 3:
         x = x[..., None]  # (N, 28, 28, 1)
-    return np.asarray(model.predict(x, batch_size=batch_size, verbose=0))
+    # predict_on_batch, not predict: no tf.data pipeline per call (cheaper every
+    # epoch in training, and no parallel-map warning under op determinism).
+    chunks = [np.asarray(model.predict_on_batch(x[i : i + batch_size])) for i in range(0, len(x), batch_size)]
+    return np.concatenate(chunks) if chunks else np.zeros((0, 10), np.float32)
 
 
 def normalize_probabilities(probs: np.ndarray) -> np.ndarray:
@@ -229,12 +232,8 @@ def parse_splits(splits: str | Iterable[str]) -> tuple[str, ...]:
 
 def run_settings(run_dir: Path | None) -> dict:
     """The ``settings`` of a run folder's ``config.json`` (empty if none or unreadable)."""
-    if run_dir is None:
-        return {}
-    try:
-        return json.loads((Path(run_dir) / CONFIG_FILENAME).read_text())["settings"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return {}
+    settings = read_config(run_dir).get("settings")
+    return settings if isinstance(settings, dict) else {}
 
 
 def default_output_dir(model_path: Path) -> Path:
@@ -314,7 +313,7 @@ def _previous_splits(metrics_path: Path, sha256: str) -> dict:
 def _plot_curves(run: Path, name: str, target: Path) -> None:
     """``curves.png`` from the run's ``history.csv`` (skipped if no epoch finished)."""
     from . import plots
-    from .train import read_history
+    from .artifacts import read_history
 
     history = read_history(run)
     if history:

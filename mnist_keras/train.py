@@ -15,9 +15,7 @@ checkpoint selection all watch the validation split.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
 import math
 import platform
 import shutil
@@ -29,9 +27,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import __version__
-from .artifacts import CONFIG_FILENAME, MODEL_FILENAME, copy_file, save_model, write_json, write_text
-from .callbacks import HISTORY_FILENAME, make_callbacks, restore_training_state
-from .data import DEFAULT_VALIDATION_SIZE, Splits, class_counts, load_mnist, make_dataset, make_splits
+from .artifacts import (
+    CONFIG_FILENAME,
+    MODEL_FILENAME,
+    backed_up_epochs,
+    best_row,
+    publish_model,
+    read_config,
+    read_history,
+    save_model,
+    trim_history,
+    write_json,
+)
+from .data import DEFAULT_VALIDATION_SIZE, TRAIN_SIZE, Splits, class_counts, load_mnist, make_dataset, make_splits
 from .distribute import STRATEGIES, Task
 from .errors import MnistKerasError, TrainingError
 
@@ -39,17 +47,21 @@ from .errors import MnistKerasError, TrainingError
 # "cosine": cosine decay from the initial LR to COSINE_FINAL_FRACTION of it over all epochs.
 LR_SCHEDULES = ("plateau", "cosine")
 COSINE_FINAL_FRACTION = 0.01
+# "auto": publish runs on all the data, if at least as good as the published model;
+# "always": publish, replacing whatever is there; "never": keep the model in the run folder only.
+PUBLISH_CHOICES = ("auto", "always", "never")
 
 
 @dataclass
 class FitConfig:
     """Every setting of a training run; saved as the run's ``config.json``.
 
-    ``None`` for ``epochs``, ``batch_size``, ``learning_rate``, ``augment``
-    and ``lr_schedule`` means "the architecture's own default" (see
-    ``models.Architecture``); :func:`fit` fills them in before saving, so
-    ``config.json`` always holds real values. ``publish`` copies the final
-    model to ``saved_models_dir`` (``compare`` turns it off).
+    The field defaults are the only place a default is written: the CLI
+    reads them. ``None`` for ``epochs``, ``batch_size``, ``learning_rate``,
+    ``augment`` and ``lr_schedule`` means "the architecture's own default"
+    (see ``models.Architecture``); :func:`fit` fills them in before saving,
+    so ``config.json`` always holds real values. ``publish`` decides whether
+    the best model is copied to ``saved_models_dir`` (see ``PUBLISH_CHOICES``).
     """
 
     model: str = "lamontagne"
@@ -59,6 +71,7 @@ class FitConfig:
     augment: bool | None = None
     lr_schedule: str | None = None
     seed: int = 42
+    deterministic: bool = False
     limit: int | None = None
     validation_size: int = DEFAULT_VALIDATION_SIZE
     patience: int = 5
@@ -66,12 +79,16 @@ class FitConfig:
     run_dir: str | None = None
     saved_models_dir: str = "saved_models"
     resume: bool = False
-    publish: bool = True
+    publish: str = "auto"
     histograms: bool = False
     strategy: str = "auto"
     mixed_precision: bool = False
-    jit_compile: bool = False  # XLA: 3.5-7x slower for conv models on CPU (docs/BENCHMARKS.md)
+    jit_compile: bool = False  # XLA: measured per architecture in docs/BENCHMARKS.md
     verbose: int = 1
+
+    def __post_init__(self) -> None:
+        if isinstance(self.publish, bool):  # older config.json files and compare's publish=False
+            self.publish = "auto" if self.publish else "never"
 
     def validate(self) -> None:
         """Reject impossible settings before any work is done."""
@@ -80,8 +97,10 @@ class FitConfig:
             (self.batch_size is None or self.batch_size >= 1, f"--batch-size must be at least 1, got {self.batch_size}"),
             (self.learning_rate is None or self.learning_rate > 0, f"--learning-rate must be positive, got {self.learning_rate}"),
             (self.patience >= 1, f"--patience must be at least 1, got {self.patience}"),
+            (1 <= self.validation_size < TRAIN_SIZE, f"--validation-size must be between 1 and {TRAIN_SIZE - 1}, got {self.validation_size}"),
             (self.limit is None or self.limit >= 10, f"--limit must be at least 10, got {self.limit}"),
             (self.lr_schedule in (None, *LR_SCHEDULES), f"--lr-schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule}"),
+            (self.publish in PUBLISH_CHOICES, f"--publish must be one of {', '.join(PUBLISH_CHOICES)}, got {self.publish!r}"),
             (self.strategy in STRATEGIES, f"--strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}"),
             (not (self.resume and self.strategy == "multi-worker"), "--resume is not supported with --strategy multi-worker; start a new run"),
         ]  # fmt: skip
@@ -131,39 +150,6 @@ def library_versions() -> dict[str, str]:
     }
 
 
-# ------------------------------------------------------------------- history
-
-
-def read_history(run_dir: Path) -> list[dict]:
-    """Rows of ``history.csv`` (empty if the run has not finished an epoch)."""
-    path = Path(run_dir) / HISTORY_FILENAME
-    if not path.is_file():
-        return []
-    with path.open(newline="") as f:
-        return list(csv.DictReader(f))
-
-
-def _trim_history(run_dir: Path, epochs_done: int) -> list[dict]:
-    """Drop history rows past the last backed-up epoch, so a resume never duplicates one."""
-    rows = read_history(run_dir)
-    kept = [row for row in rows if int(row["epoch"]) < epochs_done]
-    if len(kept) != len(rows):
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(kept)
-        write_text(run_dir / HISTORY_FILENAME, buffer.getvalue())
-    return kept
-
-
-def _backed_up_epochs(run_dir: Path) -> int:
-    """Epochs finished according to BackupAndRestore's metadata (0 if none)."""
-    import json
-
-    meta = run_dir / "backup" / "training_metadata.json"
-    return int(json.loads(meta.read_text())["epoch"]) if meta.is_file() else 0
-
-
 # ---------------------------------------------------------------------- fit
 
 
@@ -177,14 +163,9 @@ def prepare_run_dir(config: FitConfig) -> tuple[FitConfig, Path]:
         if not config.run_dir:
             raise MnistKerasError("--resume needs --run-dir RUN, the folder of the interrupted run")
         run_dir = Path(config.run_dir)
-        saved = run_dir / CONFIG_FILENAME
-        if not saved.is_file():
+        if not (run_dir / CONFIG_FILENAME).is_file():
             raise MnistKerasError(f"{run_dir}: no {CONFIG_FILENAME}; this is not a run folder that can be resumed")
-        import json
-
-        settings = json.loads(saved.read_text())["settings"]
-        saved_config = FitConfig(**settings).with_architecture_defaults()  # fills fields older runs lack
-        return dataclasses.replace(saved_config, resume=True, verbose=config.verbose), run_dir
+        return dataclasses.replace(saved_config(run_dir), resume=True, verbose=config.verbose), run_dir
     config = config.with_architecture_defaults()
     run_dir = Path(config.run_dir) if config.run_dir else default_run_dir(config.model)
     if run_dir.exists() and any(run_dir.iterdir()):
@@ -193,6 +174,19 @@ def prepare_run_dir(config: FitConfig) -> tuple[FitConfig, Path]:
         )
     run_dir.mkdir(parents=True, exist_ok=True)
     return dataclasses.replace(config, run_dir=str(run_dir)), run_dir
+
+
+def saved_config(run_dir: Path) -> FitConfig:
+    """The :class:`FitConfig` a run folder was trained with (from its ``config.json``).
+
+    Raises:
+        MnistKerasError: no readable ``config.json``.
+    """
+    settings = read_config(run_dir).get("settings")
+    if not isinstance(settings, dict):
+        raise MnistKerasError(f"{Path(run_dir) / CONFIG_FILENAME}: missing or unreadable; not a complete run folder")
+    known = {f.name for f in dataclasses.fields(FitConfig)}
+    return FitConfig(**{k: v for k, v in settings.items() if k in known}).with_architecture_defaults()
 
 
 def write_config(config: FitConfig, run_dir: Path, mnist, splits: Splits) -> None:
@@ -243,8 +237,17 @@ def compile_model(model, learning_rate, *, jit_compile: bool = False) -> None:
     )
 
 
-def training_datasets(config: FitConfig, splits: Splits):
-    """The ``tf.data`` pipelines ``fit`` trains and validates on (also timed by the benchmark)."""
+def steps_per_epoch(config: FitConfig, train_size: int) -> int:
+    """Batches in one pass over the training images (the last one may be short)."""
+    return math.ceil(train_size / config.batch_size)
+
+
+def training_datasets(config: FitConfig, splits: Splits, *, first_epoch: int = 0):
+    """The ``tf.data`` pipelines ``fit`` trains and validates on (also timed by the benchmark).
+
+    The training dataset is an endless stream of epochs starting at
+    ``first_epoch``; iterate it ``steps_per_epoch`` batches at a time.
+    """
     train_ds = make_dataset(
         splits.x_train,
         splits.y_train,
@@ -252,16 +255,38 @@ def training_datasets(config: FitConfig, splits: Splits):
         shuffle=True,
         augment=config.augment,
         seed=config.seed,
+        first_epoch=first_epoch,
+        parallel_maps=not config.deterministic,
     )
-    return train_ds, make_dataset(splits.x_val, splits.y_val, batch_size=max(config.batch_size, 1024))
+    val_ds = make_dataset(
+        splits.x_val, splits.y_val, batch_size=max(config.batch_size, 1024), parallel_maps=not config.deterministic
+    )
+    return train_ds, val_ds
+
+
+def seed_everything(config: FitConfig) -> None:
+    """Seed Python, NumPy and TensorFlow; with ``deterministic``, also make every TF op deterministic.
+
+    Op determinism makes two runs with the same options give the same
+    weights bit for bit on the same machine and library versions, at a
+    cost in speed (docs/BENCHMARKS.md). It is process-wide and cannot be
+    turned off again.
+    """
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(config.seed)
+    if config.deterministic:
+        tf.config.experimental.enable_op_determinism()
 
 
 def fit(config: FitConfig) -> Path | None:
     """Train ``config.model`` and return the run folder (None on a non-chief worker).
 
     With ``--strategy multi-worker`` every worker runs this; only the chief
-    (see ``distribute.current_task``) writes ``config.run_dir`` and
-    ``saved_models``; the others train into a temporary folder they delete.
+    (see ``distribute.current_task``) writes ``config.run_dir``; the others
+    train into a temporary folder they delete. Copying the result to
+    ``saved_models/`` is a separate step: :func:`publish`.
 
     Raises:
         MnistKerasError: impossible options, a run folder that is in the way.
@@ -293,10 +318,11 @@ def _fit(config: FitConfig, strategy, task: Task) -> Path:
 
     import keras
 
+    from .callbacks import NaNGuard, make_callbacks
     from .distribute import custom_fit, is_multi_worker, precision_policy, save_final_weights
     from .models import build_model
 
-    keras.utils.set_random_seed(config.seed)
+    seed_everything(config)
     mnist = load_mnist(config.data_dir)
     if mnist.checksum_mismatches():
         warnings.warn(
@@ -308,25 +334,25 @@ def _fit(config: FitConfig, strategy, task: Task) -> Path:
     if not config.resume:
         write_config(config, run_dir, mnist, splits)
 
-    steps_per_epoch = math.ceil(len(splits.y_train) / config.batch_size)
+    steps = steps_per_epoch(config, len(splits.y_train))
     with precision_policy(config.mixed_precision), strategy.scope():
         model = build_model(config.model)
-        compile_model(model, learning_rate_for(config, steps_per_epoch), jit_compile=config.jit_compile)
-    callbacks = make_callbacks(config, run_dir, validation=(splits.x_val, splits.y_val))
-    if config.resume:
-        restore_training_state(model, callbacks, _trim_history(run_dir, _backed_up_epochs(run_dir)), config.lr_schedule)
+        compile_model(model, learning_rate_for(config, steps), jit_compile=config.jit_compile)
+    first_epoch = backed_up_epochs(run_dir) if config.resume else 0
+    trim_history(run_dir, first_epoch)  # rows written after the last backup are trained again
+    callbacks = make_callbacks(config, run_dir, validation=(splits.x_val, splits.y_val), resume_epoch=first_epoch)
 
-    train_ds, val_ds = training_datasets(config, splits)
+    train_ds, val_ds = training_datasets(config, splits, first_epoch=first_epoch)
     if is_multi_worker(strategy):  # model.fit fails there (keras-team/keras#20585)
         callbacks = [c for c in callbacks if not isinstance(c, keras.callbacks.BackupAndRestore)]
         custom_fit(model, strategy, train_ds, val_ds, epochs=config.epochs, callbacks=callbacks, verbose=config.verbose,
-                   steps_per_epoch=steps_per_epoch, jit_compile=config.jit_compile)  # fmt: skip
+                   steps_per_epoch=steps, jit_compile=config.jit_compile)  # fmt: skip
     else:
-        model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, callbacks=callbacks,
-                  verbose=config.verbose, shuffle=False)  # fmt: skip  # the dataset shuffles itself
+        model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, steps_per_epoch=steps,
+                  callbacks=callbacks, verbose=config.verbose, shuffle=False)  # fmt: skip  # the dataset shuffles itself
     save_final_weights(model, task)
 
-    nan_guard = callbacks[0]
+    nan_guard = next(c for c in callbacks if isinstance(c, NaNGuard))
     if nan_guard.where:
         raise TrainingError(
             f"training diverged: the loss became NaN at {nan_guard.where}; "
@@ -337,16 +363,30 @@ def _fit(config: FitConfig, strategy, task: Task) -> Path:
         from .distribute import float32_copy
 
         save_model(float32_copy(best, config.model), best)
-    if config.publish:
-        _publish(config, run_dir)
     return run_dir
 
 
-def _publish(config: FitConfig, run_dir: Path) -> None:
-    """Copy the best model to ``saved_models/<model>.keras`` (atomically)."""
-    best = run_dir / MODEL_FILENAME
-    if best.is_file():
-        copy_file(best, Path(config.saved_models_dir) / f"{config.model}.keras")
+def publish(config: FitConfig, run_dir: Path) -> str | None:
+    """Copy the run's best model to ``saved_models/<model>.keras`` as ``config.publish`` says.
+
+    "auto" publishes only runs on all the training images (not ``--limit``
+    smoke runs), and only over a model whose recorded validation accuracy
+    is not higher. Returns a line for the terminal (None: nothing to say).
+    """
+    best = best_row(read_history(run_dir))
+    if config.publish == "never" or best is None or not (run_dir / MODEL_FILENAME).is_file():
+        return None
+    target = Path(config.saved_models_dir) / f"{config.model}.keras"
+    if config.publish == "auto" and config.limit is not None:
+        return f"not published: a --limit run does not replace {target} (pass --publish always to publish it)"
+    record = {
+        "val_accuracy": float(best["val_accuracy"]),
+        "val_loss": float(best["val_loss"]),
+        "run_dir": str(run_dir),
+        "model": config.model,
+        "published": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    return publish_model(run_dir / MODEL_FILENAME, target, record, force=config.publish == "always")[1]
 
 
 def verbosity(quiet: bool) -> int:

@@ -601,7 +601,7 @@ Pillow) are imported here, so it runs on a Raspberry Pi without TensorFlow.
 
 Every file gets its own result: one unreadable or blank image is reported
 (with the reason) and the others are still classified. :func:`run` returns
-exit code 1 when any file failed, 0 otherwise.
+exit code 2 when any file failed (the others are still classified), 0 otherwise.
 """
 
 from __future__ import annotations
@@ -627,7 +627,7 @@ DEFAULT_TOP_K = 3
 BENCHMARK_WARMUP = 10  # single-image predictions discarded before timing
 BENCHMARK_PREPROCESS_RUNS = 5  # preprocessing is timed as the median of this many runs
 EXIT_OK = 0
-EXIT_IMAGE_FAILED = 1
+EXIT_IMAGE_FAILED = 2  # an input the user can fix (click's usage-error code); the other images are still answered
 
 PredictProba = Callable[[np.ndarray], np.ndarray]  # (N, 28, 28, 1) uint8 -> (N, 10)
 
@@ -791,7 +791,7 @@ def run(
     out: TextIO | None = None,
     err: TextIO | None = None,
 ) -> int:
-    """Classify ``inputs``, print one line per image, return the exit code (1 if any failed).
+    """Classify ``inputs``, print one line per image, return the exit code (2 if any failed).
 
     Text mode prints predictions to ``out`` and errors to ``err``; JSON mode
     prints one object per image (``error`` for failures) to ``out``.

@@ -1,4 +1,12 @@
-"""Shared fixtures: where the real MNIST files are, and a tiny trained run."""
+"""Shared fixtures: where the real MNIST files are, and a tiny trained run.
+
+Tests find MNIST the way the product does: ``$MNIST_KERAS_DATA``, then
+``../shared/data/mnist`` beside the clone, then Keras' own download
+(``keras.datasets.mnist.load_data()``, cached in ``~/.keras/datasets``), which
+is written out once as IDX files so that every test can pass a folder.
+Only when none works do the tests that need MNIST skip, and the summary
+says so in capitals.
+"""
 
 from __future__ import annotations
 
@@ -9,26 +17,68 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "mnist"
+KERAS_IDX_CACHE = Path.home() / ".cache" / "mnist-keras" / "mnist-idx"  # Keras' download as IDX files
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+_data_problem: list[str] = []  # why the real data could not be found, for the summary
+
+
+def _has_mnist(folder: Path) -> bool:
+    return any((folder / f"t10k-labels-idx1-ubyte{ext}").exists() for ext in ("", ".gz"))
+
+
+def _keras_download_as_idx() -> Path:
+    """Keras' MNIST (downloaded once, then cached by Keras) written as the four IDX files.
+
+    Raises:
+        DataError: no cache and no network.
+    """
+    from mnist_keras.artifacts import atomic_path
+    from mnist_keras.data import FILES, idx_bytes, load_keras_download
+
+    if _has_mnist(KERAS_IDX_CACHE):
+        return KERAS_IDX_CACHE
+    mnist = load_keras_download()
+    for field, name in FILES.items():
+        with atomic_path(KERAS_IDX_CACHE / name) as tmp:
+            tmp.write_bytes(idx_bytes(getattr(mnist, field)))
+    return KERAS_IDX_CACHE
+
 
 def mnist_data_dir() -> Path | None:
-    """The real MNIST folder: $MNIST_KERAS_DATA, else ../shared/data/mnist."""
-    folder = Path(os.environ.get("MNIST_KERAS_DATA") or DEFAULT_DATA)
-    return (
-        folder
-        if (folder / "t10k-labels-idx1-ubyte.gz").exists() or (folder / "t10k-labels-idx1-ubyte").exists()
-        else None
-    )
+    """The real MNIST folder, found as described above; None (and a reason) when there is none."""
+    if os.environ.get("MNIST_KERAS_DATA"):
+        folder = Path(os.environ["MNIST_KERAS_DATA"])
+        if _has_mnist(folder):
+            return folder
+        _data_problem.append(f"MNIST_KERAS_DATA={folder} holds no MNIST files")
+        return None
+    if _has_mnist(DEFAULT_DATA):
+        return DEFAULT_DATA
+    from mnist_keras.errors import DataError
+
+    try:
+        return _keras_download_as_idx()
+    except DataError as err:
+        _data_problem.append(str(err))
+        return None
 
 
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     folder = mnist_data_dir()
     if folder is None:
-        pytest.skip("real MNIST files not found: set MNIST_KERAS_DATA")
+        pytest.skip(f"real MNIST not found: {_data_problem[-1]}")
     return folder
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Say loudly when tests were skipped for want of MNIST: a green run then tested far less."""
+    if _data_problem:
+        terminalreporter.write_sep("!", "MNIST NOT FOUND: EVERY TEST THAT NEEDS IT WAS SKIPPED", red=True, bold=True)
+        terminalreporter.write_line(_data_problem[-1])
+        terminalreporter.write_line("set MNIST_KERAS_DATA=DIR (the four IDX files) or connect to the internet once")
 
 
 @pytest.fixture(scope="session")

@@ -26,7 +26,8 @@ def run_compare_command(tmp_path, monkeypatch, *args):
 
 
 def test_compare_end_to_end(tmp_path, monkeypatch, data_dir):
-    args = ["--models", SMALL, "--limit", 2000, "--epochs", 1, "--data-dir", data_dir, "--output", "cmp", "--quiet"]
+    args = ["--models", SMALL, "--limit", 2000, "--epochs", 1, "--data-dir", data_dir, "--output", "cmp", "--quiet",
+            "--publish", "always"]  # fmt: skip
     result = run_compare_command(tmp_path, monkeypatch, *args)
     assert result.exit_code == 0, result.output
     out = tmp_path / "cmp"
@@ -72,7 +73,7 @@ def diverging_architecture(monkeypatch):
 def test_a_failing_architecture_is_recorded_and_the_others_finish(tmp_path, data_dir, diverging_architecture):
     config = CompareConfig(
         models=[diverging_architecture, "lamontagne-1dense"], epochs=1, limit=1000, data_dir=str(data_dir),
-        output=str(tmp_path / "cmp"), saved_models_dir=str(tmp_path / "saved"), verbose=0,
+        output=str(tmp_path / "cmp"), saved_models_dir=str(tmp_path / "saved"), publish="always", verbose=0,
     )  # fmt: skip
     result = compare(config)
     rows = read_csv(tmp_path / "cmp" / "leaderboard.csv")

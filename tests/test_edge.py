@@ -187,7 +187,7 @@ def test_bad_images_are_reported_and_the_rest_classified(edge_python, pi_folder,
     good = digit_images["mnist"][0][0]
     bad = [path for path, _ in bad_images.values()]
     result = run_edge(edge_python, pi_folder, "run_int8.tflite", *bad, good, tmp_path=tmp_path)
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert result.stdout.startswith(f"{good}: ")
     errors = result.stderr.splitlines()
     for path, message in bad_images.values():
@@ -208,7 +208,7 @@ def test_bad_images_are_reported_and_the_rest_classified(edge_python, pi_folder,
 def test_folder_without_images(edge_python, pi_folder, tmp_path):
     (tmp_path / "empty_folder").mkdir()
     result = run_edge(edge_python, pi_folder, "run_int8.tflite", tmp_path / "empty_folder", tmp_path=tmp_path)
-    assert result.returncode == 1 and "no image files" in result.stderr
+    assert result.returncode == 2 and "no image files" in result.stderr
 
 
 @pytest.mark.parametrize(

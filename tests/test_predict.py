@@ -124,12 +124,12 @@ def test_cli_bad_images(models, bad_images, folder):
     bad = [path for path, _ in bad_images.values()]
     for model in (models["keras"], models["int8"]):
         code, stdout, stderr = predict_cli(model, *bad, good)
-        assert code == 1 and stdout.startswith(f"{good}: ")
+        assert code == 2 and stdout.startswith(f"{good}: ")
         for path, message in bad_images.values():
             assert any(str(path) in line and message in line for line in stderr.splitlines()), (path, stderr)
         code, stdout, _ = predict_cli(model, *bad, good, "--json")
         rows = [json.loads(line) for line in stdout.splitlines()]
-        assert code == 1 and [("error" in r) for r in rows] == [True] * len(bad) + [False]
+        assert code == 2 and [("error" in r) for r in rows] == [True] * len(bad) + [False]
 
 
 def test_cli_bad_models(tmp_path, wrong_shape_tflite, folder, trained_run):
