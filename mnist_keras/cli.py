@@ -29,6 +29,7 @@ from .errors import MnistKerasError, TrainingError
 from .evaluate import DEFAULT_BATCH_SIZE as DEFAULT_EVAL_BATCH_SIZE
 from .evaluate import SPLIT_CHOICES
 from .export import DEFAULT_CALIBRATION_SAMPLES, DEFAULT_MAX_ACCURACY_DROP, DEFAULT_OUTPUT_DIR, VARIANTS
+from .robustness import DEFAULT_PER_CONDITION, DEFAULT_SEED
 from .train import LR_SCHEDULES, PUBLISH_CHOICES, FitConfig
 
 DATA_DIR_HELP = "Folder with the four MNIST IDX files (.gz or not). Default: $MNIST_KERAS_DATA, else Keras' download."
@@ -378,10 +379,10 @@ def verify(data_dir: str | None) -> None:
 @click.option(
     "--per-condition",
     type=int,
-    default=500,
+    default=DEFAULT_PER_CONDITION,
     help="MNIST test digits per condition (the same digits for every condition).",
 )
-@click.option("--seed", type=int, default=0, help="Picks the digits and drives every random corruption.")
+@click.option("--seed", type=int, default=DEFAULT_SEED, help="Picks the digits and drives every random corruption.")
 @click.option(
     "--conditions",
     "names",
@@ -402,7 +403,8 @@ def robustness_command(model_path: str, quiet: bool, **options) -> None:
 
     Every image goes through the same preprocessing as 'mnist-keras predict', the page and the edge script.
     """
-    _quiet_tensorflow()
+    if not model_path.endswith(".tflite"):  # a .tflite model runs on LiteRT alone
+        _start_tensorflow()
     from .robustness import format_table, run_robustness
 
     summary = run_robustness(model_path, progress=None if quiet else click.echo, **options)

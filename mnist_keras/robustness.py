@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, corruptions, printed
+from . import __version__
 from .artifacts import file_sha256, resolve_model_path, run_folder_of, write_json, write_text
 from .errors import MnistKerasError
 from .preprocess import ImageError, to_mnist
@@ -66,6 +66,8 @@ class Condition:
 
 def conditions() -> dict[str, Condition]:
     """Every condition of the suite in report order: clean, MNIST-C, real inputs, printed."""
+    from . import corruptions  # SciPy: imported when used, so the CLI starts fast
+
     table = {CLEAN: Condition(CLEAN, CLEAN, "MNIST test digits as they are")}
     for c in corruptions.CORRUPTIONS.values():
         table[c.name] = Condition(c.name, c.group, c.description)
@@ -110,6 +112,8 @@ def sample_digits(images: np.ndarray, labels: np.ndarray, n: int, seed: int) -> 
 def condition_inputs(name: str, images: np.ndarray, labels: np.ndarray,
                      rng: np.random.Generator) -> tuple[list[np.ndarray], list[str] | None]:  # fmt: skip
     """One condition's input images for the sampled digits, and a tag per image (the font) or None."""
+    from . import corruptions, printed
+
     if name == CLEAN:
         return list(images), None
     if name in PRINTED_CONDITIONS:
@@ -252,6 +256,8 @@ def _mean(rows: list[dict]) -> float | None:
 def _summary(rows: list[dict], *, model_path: Path, model_name: str, kind: str, run: Path | None,
              per_condition: int, seed: int, source: str, output: Path, seconds: float) -> dict:  # fmt: skip
     """The JSON-ready summary of a finished suite."""
+    from . import printed
+
     suite = [r for r in rows if r["group"] != CLEAN]
     groups = dict.fromkeys(r["group"] for r in suite)
     training, training_notes = printed.available_fonts(held_out=False)

@@ -86,11 +86,11 @@ def test_a_condition_sees_the_same_images_whatever_else_runs(mnist):
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [
-        (["--conditions", "snow,fog"], 1, "unknown condition 'snow'; known: clean, shot_noise"),
-        (["--conditions", " , "], 1, "no condition given"),
-        (["--per-condition", "0"], 1, "--per-condition must be between 1 and 10,000, got 0"),
-        (["--per-condition", "10001"], 1, "--per-condition must be between 1 and 10,000"),
-        (["--seed", "-1"], 1, "--seed must be 0 or more"),
+        (["--conditions", "snow,fog"], 2, "unknown condition 'snow'; known: clean, shot_noise"),
+        (["--conditions", " , "], 2, "no condition given"),
+        (["--per-condition", "0"], 2, "--per-condition must be between 1 and 10,000, got 0"),
+        (["--per-condition", "10001"], 2, "--per-condition must be between 1 and 10,000"),
+        (["--seed", "-1"], 2, "--seed must be 0 or more"),
     ],
 )
 def test_bad_options_are_one_line_errors(args, code, message, tmp_path):
@@ -113,7 +113,7 @@ def test_missing_or_wrong_model_is_a_one_line_error(name, tmp_path, monkeypatch)
 def test_output_that_cannot_be_a_folder_is_refused(where, message, trained_run, tmp_path):
     (tmp_path / "taken").write_text("x")
     code, output = invoke(trained_run, "--output", tmp_path / where, "--conditions", "fog")
-    assert code == 1 and message in output and len(output.strip().splitlines()) == 1, output
+    assert code == 2 and message in output and len(output.strip().splitlines()) == 1, output
 
 
 def test_cli_defaults_are_the_module_defaults():
