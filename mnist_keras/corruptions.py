@@ -6,8 +6,9 @@ a uint8 grey image out. The same generator state gives the same output, so a
 suite is reproducible from one seed. numpy, SciPy and Pillow only.
 
 MNIST-C (Mu and Gilmer 2019, https://github.com/google-research/mnist-c) is
-re-implemented from its ``corruptions.py`` at the severities that made the
-published data set (each function's default there). Its outputs stay 28x28.
+re-implemented from its ``corruptions.py`` at the severity each function
+there defaults to (the released code's choice; the published images were not
+available to compare against). Its outputs stay 28x28.
 Two of its helpers came from libraries we do not use and are emulated:
 ImageMagick's motion blur (a one-sided Gaussian line kernel, as
 ``MotionBlurImage`` builds it) and scikit-image's Canny detector (same sigma
