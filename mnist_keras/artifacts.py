@@ -115,7 +115,7 @@ def resolve_model_path(path: str | os.PathLike) -> Path:
         raise ModelFileError(f"{path}: not a .keras model file; give a .keras file or a run folder")
     if not zipfile.is_zipfile(path):
         raise ModelFileError(
-            f"{path}: not a Keras model (a .keras file is a zip archive and this one is not); "
+            f"{path}: not a readable Keras model: a .keras file is a zip archive and this one is not; "
             "give a file saved by 'mnist-keras fit' or keras model.save"
         )
     return path

@@ -37,20 +37,23 @@ class EpochStates:
     """A JSON file of ``{epoch: {attribute: value}}`` for one callback.
 
     Args:
-        path: the file (in the run's backup folder).
+        path: the file (in the run's backup folder); None records nothing
+            (a run that cannot be resumed).
         names: the callback attributes that make up its state.
         resume_epoch: epochs already backed up; the state to restore is the
             one recorded at the end of epoch ``resume_epoch - 1``.
     """
 
-    def __init__(self, path: Path, names: tuple[str, ...], resume_epoch: int = 0) -> None:
-        self.path, self.names, self.resume_epoch = Path(path), names, resume_epoch
+    def __init__(self, path: Path | None, names: tuple[str, ...], resume_epoch: int = 0) -> None:
+        self.path, self.names, self.resume_epoch = path and Path(path), names, resume_epoch
 
     def _read(self) -> dict:
-        return json.loads(self.path.read_text()) if self.path.is_file() else {}
+        return json.loads(self.path.read_text()) if self.path and self.path.is_file() else {}
 
     def record(self, owner, epoch: int) -> None:
         """Write ``owner``'s state after ``epoch`` (atomically, beside earlier epochs')."""
+        if self.path is None:
+            return
         states = self._read()
         states[str(epoch)] = {name: _plain(getattr(owner, name)) for name in self.names}
         write_json(self.path, states)
@@ -81,7 +84,7 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
 
     STATE = ("wait", "best", "best_epoch", "stopped_epoch")
 
-    def __init__(self, *, state_file: Path, resume_epoch: int = 0, **kwargs) -> None:
+    def __init__(self, *, state_file: Path | None, resume_epoch: int = 0, **kwargs) -> None:
         super().__init__(restore_best_weights=False, **kwargs)
         self.states = EpochStates(state_file, self.STATE, resume_epoch)
 
@@ -102,7 +105,7 @@ class ResumableReduceLROnPlateau(keras.callbacks.ReduceLROnPlateau):
 
     STATE = ("wait", "best", "cooldown_counter")
 
-    def __init__(self, *, state_file: Path, resume_epoch: int = 0, **kwargs) -> None:
+    def __init__(self, *, state_file: Path | None, resume_epoch: int = 0, **kwargs) -> None:
         super().__init__(**kwargs)
         self.states = EpochStates(state_file, self.STATE, resume_epoch)
 
@@ -125,7 +128,9 @@ class BestModelCheckpoint(keras.callbacks.Callback):
 
     STATE = ("best",)
 
-    def __init__(self, filepath: Path, *, monitor: str = MONITOR, state_file: Path, resume_epoch: int = 0) -> None:
+    def __init__(
+        self, filepath: Path, *, monitor: str = MONITOR, state_file: Path | None, resume_epoch: int = 0
+    ) -> None:
         super().__init__()
         self.filepath, self.monitor = Path(filepath), monitor
         self.states = EpochStates(state_file, self.STATE, resume_epoch)
@@ -152,7 +157,7 @@ class RandomStateBackup(keras.callbacks.Callback):
     uninterrupted run would have drawn.
     """
 
-    def __init__(self, *, state_file: Path, resume_epoch: int = 0) -> None:
+    def __init__(self, *, state_file: Path | None, resume_epoch: int = 0) -> None:
         super().__init__()
         self.states = EpochStates(state_file, ("seed_states",), resume_epoch)
         self.seed_states: list | None = None
@@ -238,7 +243,7 @@ class ConfusionImages(keras.callbacks.Callback):
 
 
 def make_callbacks(
-    config, run_dir: Path, *, validation: tuple | None = None, resume_epoch: int = 0
+    config, run_dir: Path, *, validation: tuple | None = None, resume_epoch: int = 0, resumable: bool = True
 ) -> list[keras.callbacks.Callback]:
     """Every training callback of ``config`` (a ``train.FitConfig``), in the order they run at epoch end.
 
@@ -249,12 +254,14 @@ def make_callbacks(
     for the "plateau" schedule only; "cosine" logs the schedule's LR instead.
     ``validation`` (images, labels) turns on the per-epoch confusion-matrix
     image in ``logs/confusion``; ``config.histograms`` adds weight histograms.
-    ``resume_epoch`` is the number of epochs already backed up.
+    ``resume_epoch`` is the number of epochs already backed up. Without
+    ``resumable`` (the multi-worker loop, where ``--resume`` is refused)
+    there is no BackupAndRestore and no state is recorded.
     """
     backup = Path(run_dir) / BACKUP_DIRNAME
 
     def state(name: str) -> dict:
-        return {"state_file": backup / f"{name}.json", "resume_epoch": resume_epoch}
+        return {"state_file": backup / f"{name}.json" if resumable else None, "resume_epoch": resume_epoch}
 
     if config.lr_schedule == "plateau":
         lr_callback = ResumableReduceLROnPlateau(
@@ -269,7 +276,7 @@ def make_callbacks(
         ResumableEarlyStopping(monitor=MONITOR, patience=config.patience, **state("early_stopping")),
         lr_callback,
         RandomStateBackup(**state("random_state")),
-        keras.callbacks.BackupAndRestore(str(backup)),
+        *([keras.callbacks.BackupAndRestore(str(backup))] if resumable else []),
         keras.callbacks.CSVLogger(str(Path(run_dir) / HISTORY_FILENAME), append=config.resume),
         keras.callbacks.TensorBoard(
             log_dir=str(Path(run_dir) / LOGS_DIRNAME), histogram_freq=1 if config.histograms else 0

@@ -29,6 +29,7 @@ from .errors import MnistKerasError, TrainingError
 from .evaluate import DEFAULT_BATCH_SIZE as DEFAULT_EVAL_BATCH_SIZE
 from .evaluate import SPLIT_CHOICES
 from .export import DEFAULT_CALIBRATION_SAMPLES, DEFAULT_MAX_ACCURACY_DROP, DEFAULT_OUTPUT_DIR, VARIANTS
+from .robustness import DEFAULT_PER_CONDITION, DEFAULT_SEED
 from .train import LR_SCHEDULES, PUBLISH_CHOICES, FitConfig
 
 DATA_DIR_HELP = "Folder with the four MNIST IDX files (.gz or not). Default: $MNIST_KERAS_DATA, else Keras' download."
@@ -371,6 +372,46 @@ def verify(data_dir: str | None) -> None:
         raise DataError(
             f"{len(mnist.checksum_mismatches())} file(s) differ from the original MNIST; download them again"
         )
+
+
+@cli.command("robustness")
+@click.argument("model_path", metavar="MODEL", type=click.Path())
+@click.option(
+    "--per-condition",
+    type=int,
+    default=DEFAULT_PER_CONDITION,
+    help="MNIST test digits per condition (the same digits for every condition).",
+)
+@click.option("--seed", type=int, default=DEFAULT_SEED, help="Picks the digits and drives every random corruption.")
+@click.option(
+    "--conditions",
+    "names",
+    default=None,
+    help="Comma-separated conditions, e.g. shot_noise,printed_heldout (clean is always run). Default: all.",
+)
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None, help=DATA_DIR_HELP)
+@click.option(
+    "--output",
+    "output_dir",
+    type=click.Path(),
+    default=None,
+    help="Output folder. Default: <run>/robustness/ for a run folder's model, else robustness/<model file name>/.",
+)
+@click.option("--quiet", is_flag=True, help="No progress lines, only the table.")
+def robustness_command(model_path: str, quiet: bool, **options) -> None:
+    """Accuracy of MODEL (.keras, run folder or .tflite) on MNIST-C corruptions, real-input shifts and printed fonts.
+
+    Every image goes through the same preprocessing as 'mnist-keras predict', the page and the edge script.
+    """
+    if not model_path.endswith(".tflite"):  # a .tflite model runs on LiteRT alone
+        _start_tensorflow()
+    from .robustness import format_table, run_robustness
+
+    summary = run_robustness(model_path, progress=None if quiet else click.echo, **options)
+    click.echo(format_table(summary), nl=False)
+    click.echo(
+        f"report: {summary['output_dir']}/robustness.{{json,txt,md,png}} and examples.png ({summary['seconds']:.0f} s)"
+    )
 
 
 def main() -> None:

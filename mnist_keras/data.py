@@ -25,7 +25,6 @@ ENV_VAR = "MNIST_KERAS_DATA"
 NUM_CLASSES = 10
 IMAGE_SHAPE = (28, 28)
 TRAIN_SIZE = 60_000
-TEST_SIZE = 10_000
 DEFAULT_VALIDATION_SIZE = 5_000
 
 # IDX magic numbers: 0x00000800 | dtype 0x08 (uint8) << 0 | number of dims.

@@ -66,10 +66,11 @@ def predict_probabilities(model, images: np.ndarray, batch_size: int = DEFAULT_B
     x = np.asarray(images, dtype=np.float32)
     if x.ndim == 3:
         x = x[..., None]  # (N, 28, 28, 1)
-    # predict_on_batch, not predict: no tf.data pipeline per call (cheaper every
-    # epoch in training, and no parallel-map warning under op determinism).
-    chunks = [np.asarray(model.predict_on_batch(x[i : i + batch_size])) for i in range(0, len(x), batch_size)]
-    return np.concatenate(chunks) if chunks else np.zeros((0, 10), np.float32)
+    # Direct calls, not model.predict: no tf.data pipeline per call (cheaper every
+    # epoch in training, no parallel-map warning under op determinism), and on a
+    # multi-worker strategy each worker predicts its own images.
+    chunks = [np.asarray(model(x[i : i + batch_size], training=False)) for i in range(0, len(x), batch_size)]
+    return np.concatenate(chunks).astype(np.float32) if chunks else np.zeros((0, 10), np.float32)
 
 
 def normalize_probabilities(probs: np.ndarray) -> np.ndarray:

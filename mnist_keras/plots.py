@@ -151,3 +151,86 @@ def curves_figure(history: list[dict], *, title: str):
     fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     return fig
+
+
+GROUP_COLOURS = {"clean": "#4d4d4d", "mnist-c": "#4c72b0", "real-input": "#dd8452", "printed": "#55a868"}
+EXAMPLE_CELL = 56  # px of one example thumbnail in the grid
+
+
+def robustness_figure(rows: list[dict], *, title: str):
+    """Accuracy per condition as horizontal bars coloured by group, error counts on the bars.
+
+    Args:
+        rows: ``robustness.json`` conditions (name, group, accuracy, errors, n), in suite order.
+    """
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(9, 0.32 * len(rows) + 1.4))
+    positions = np.arange(len(rows))[::-1]  # first condition at the top
+    accuracy = [100 * r["accuracy"] for r in rows]
+    colours = [GROUP_COLOURS.get(r["group"], "#8172b3") for r in rows]
+    ax.barh(positions, accuracy, color=colours, height=0.75)
+    for y, value, row in zip(positions, accuracy, rows):
+        ax.text(value + 0.5, y, f"{value:.1f}%  ({row['errors']} errors)", va="center", fontsize=8)
+    clean = next((100 * r["accuracy"] for r in rows if r["group"] == "clean"), None)
+    if clean is not None:
+        ax.axvline(clean, color=GROUP_COLOURS["clean"], linestyle=":", linewidth=1)
+    ax.set_yticks(positions, [r["name"] for r in rows], fontsize=9)
+    ax.set_xlim(0, 118)  # room for the labels right of a 100% bar
+    ax.set_xticks(range(0, 101, 10))
+    ax.set_xlabel("accuracy (%) after preprocess.to_mnist")
+    groups = [g for g in GROUP_COLOURS if g in {r["group"] for r in rows}]
+    handles = [plt.Rectangle((0, 0), 1, 1, color=GROUP_COLOURS[g]) for g in groups]
+    ax.legend(handles, groups, loc="lower left", fontsize=8)
+    ax.grid(axis="x", alpha=0.3)
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def _thumbnail(image: np.ndarray, side: int = EXAMPLE_CELL) -> np.ndarray:
+    """Any (H, W) uint8 image fitted into a (side, side) float frame, aspect kept, mid grey around it."""
+    from PIL import Image
+
+    img = Image.fromarray(np.asarray(image, np.uint8))
+    scale = side / max(img.size)
+    size = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
+    small = np.asarray(img.resize(size, Image.NEAREST if scale >= 1 else Image.LANCZOS), np.float32)
+    frame = np.full((side, side), 128.0, np.float32)
+    top, left = (side - size[1]) // 2, (side - size[0]) // 2
+    frame[top : top + size[1], left : left + size[0]] = small
+    return frame
+
+
+def examples_figure(examples: dict, *, title: str):
+    """A grid: one row per condition, each example as given and as the model saw it, true → answer.
+
+    Args:
+        examples: condition name -> (inputs: list of (H, W) uint8, seen: (K, 28, 28) uint8,
+            labels: (K,), predicted: (K,), -1 where preprocessing found no digit).
+    """
+    plt = _pyplot()
+    cell, gap, caption = EXAMPLE_CELL, 4, 18
+    columns = max((len(seen) for _, seen, _, _ in examples.values()), default=1)
+    pair = 2 * cell + gap + 3 * gap
+    mosaic = np.full((len(examples) * (cell + caption), columns * pair), 255.0, np.float32)
+    texts = []
+    for row, (inputs, seen, labels, predicted) in enumerate(examples.values()):
+        top = row * (cell + caption) + caption
+        for col, (raw, model_view, true, answer) in enumerate(zip(inputs, seen, labels, predicted)):
+            left = col * pair
+            mosaic[top : top + cell, left : left + cell] = _thumbnail(raw)
+            mosaic[top : top + cell, left + cell + gap : left + 2 * cell + gap] = _thumbnail(model_view)
+            shown = "no digit" if answer < 0 else str(answer)
+            texts.append((left + cell, top - 3, f"{true} → {shown}", "#1a7f37" if answer == true else "#b00020"))
+    width = mosaic.shape[1] / 80
+    fig, ax = plt.subplots(figsize=(width + 1.6, mosaic.shape[0] / 80 + 0.6))
+    ax.imshow(mosaic, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+    for x, y, text, colour in texts:
+        ax.text(x, y, text, ha="center", va="bottom", fontsize=8, color=colour)
+    ax.set_yticks([r * (cell + caption) + caption + cell / 2 for r in range(len(examples))], list(examples), fontsize=9)
+    ax.set_xticks([])
+    for side in ax.spines.values():
+        side.set_visible(False)
+    ax.set_title(f"{title}\neach pair: the input as given | what the model saw (preprocess.to_mnist)", fontsize=10)
+    fig.tight_layout()
+    return fig

@@ -31,7 +31,6 @@ from .errors import ModelFileError
 
 KERAS_BATCH_SIZE = 1000  # images per model call: bounded memory for big folders
 IMAGE_SHAPE = (28, 28)
-MODEL_SUFFIXES = (".keras", ".tflite")
 
 
 class Predictor(Protocol):
@@ -78,12 +77,9 @@ class KerasPredictor:
         self.model = load_model(self.path)
 
     def predict_proba(self, images: np.ndarray) -> np.ndarray:
-        batch = as_batch(images)
-        chunks = [
-            np.asarray(self.model(batch[i : i + KERAS_BATCH_SIZE], training=False))
-            for i in range(0, len(batch), KERAS_BATCH_SIZE)
-        ]
-        return np.concatenate(chunks).astype(np.float32) if chunks else np.zeros((0, 10), np.float32)
+        from .evaluate import predict_probabilities
+
+        return predict_probabilities(self.model, as_batch(images), KERAS_BATCH_SIZE)
 
 
 class TFLitePredictor:

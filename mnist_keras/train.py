@@ -375,8 +375,6 @@ def _fit(config: FitConfig, strategy, task: Task, extra_callbacks: Sequence = ()
     """Train in ``config.run_dir`` under ``strategy``; see :func:`fit`."""
     config, run_dir = prepare_run_dir(config)
 
-    import keras
-
     from .callbacks import NaNGuard, make_callbacks
     from .distribute import custom_fit, is_multi_worker, precision_policy, save_final_weights
     from .models import build_model
@@ -399,12 +397,13 @@ def _fit(config: FitConfig, strategy, task: Task, extra_callbacks: Sequence = ()
         compile_for(model, config, steps)
     first_epoch = backed_up_epochs(run_dir) if config.resume else 0
     trim_history(run_dir, first_epoch)  # rows written after the last backup are trained again
-    callbacks = make_callbacks(config, run_dir, validation=(splits.x_val, splits.y_val), resume_epoch=first_epoch)
+    multi_worker = is_multi_worker(strategy)  # model.fit fails there (keras-team/keras#20585): custom loop
+    callbacks = make_callbacks(config, run_dir, validation=(splits.x_val, splits.y_val), resume_epoch=first_epoch,
+                               resumable=not multi_worker)  # fmt: skip
     callbacks += extra_callbacks
 
     train_ds, val_ds = training_datasets(config, splits, first_epoch=first_epoch)
-    if is_multi_worker(strategy):  # model.fit fails there (keras-team/keras#20585)
-        callbacks = [c for c in callbacks if not isinstance(c, keras.callbacks.BackupAndRestore)]
+    if multi_worker:
         custom_fit(model, strategy, train_ds, val_ds, epochs=config.epochs, callbacks=callbacks, verbose=config.verbose,
                    steps_per_epoch=steps, jit_compile=config.jit_compile)  # fmt: skip
     else:

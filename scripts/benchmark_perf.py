@@ -79,7 +79,7 @@ def training(mnist, size: dict) -> tuple[dict, object]:
 
     from mnist_keras.distribute import precision_policy
     from mnist_keras.models import build_model
-    from mnist_keras.train import FitConfig, compile_model, training_datasets
+    from mnist_keras.train import FitConfig, compile_model, steps_per_epoch, training_datasets
 
     splits = make_splits(mnist, limit=size["images"], seed=0)
     n = len(splits.y_train)
@@ -99,8 +99,9 @@ def training(mnist, size: dict) -> tuple[dict, object]:
         with precision_policy(config.mixed_precision):
             model = build_model(config.model)
             compile_model(model, config.learning_rate, jit_compile=config.jit_compile)
-        train_ds, _ = training_datasets(config, splits)
-        return model, lambda: model.fit(train_ds, epochs=1, verbose=0)
+        train_ds, _ = training_datasets(config, splits)  # an endless stream of epochs
+        steps = steps_per_epoch(config, n)
+        return model, lambda: model.fit(train_ds, epochs=1, steps_per_epoch=steps, verbose=0)
 
     setups = {
         f"baseline: model.fit(numpy), batch {BASELINE_BATCH}": plain(),
@@ -153,7 +154,7 @@ def xla_by_architecture(mnist, size: dict) -> list[dict]:
     import dataclasses
 
     from mnist_keras.models import build_model
-    from mnist_keras.train import FitConfig, compile_model, training_datasets
+    from mnist_keras.train import FitConfig, compile_model, steps_per_epoch, training_datasets
 
     splits = make_splits(mnist, limit=size["xla_images"], seed=0)
     rows = []
@@ -165,8 +166,9 @@ def xla_by_architecture(mnist, size: dict) -> list[dict]:
             compile_model(model, config.learning_rate, jit_compile=jit)
             train_ds, _ = training_datasets(config, splits)
             model.fit(train_ds.take(3), epochs=1, verbose=0)  # traces (and compiles) the step
-            candidates[jit] = lambda model=model, ds=train_ds: (
-                model.fit(ds, epochs=1, verbose=0),
+            steps = steps_per_epoch(config, len(splits.y_train))
+            candidates[jit] = lambda model=model, ds=train_ds, steps=steps: (
+                model.fit(ds, epochs=1, steps_per_epoch=steps, verbose=0),
                 len(splits.y_train),
             )[1]
         rates = interleaved(candidates, size["xla_rounds"])
@@ -185,16 +187,17 @@ def thread_probe(mnist, size: dict, inter: int, intra: int) -> None:
     tf.config.threading.set_inter_op_parallelism_threads(inter)  # must precede any TF op
     tf.config.threading.set_intra_op_parallelism_threads(intra)
     from mnist_keras.models import build_model
-    from mnist_keras.train import FitConfig, compile_model, training_datasets
+    from mnist_keras.train import FitConfig, compile_model, steps_per_epoch, training_datasets
 
     config = FitConfig().with_architecture_defaults()
     splits = make_splits(mnist, limit=size["images"], seed=0)
     model = build_model(config.model)
     compile_model(model, config.learning_rate)
     train_ds, _ = training_datasets(config, splits)
-    model.fit(train_ds, epochs=1, verbose=0)  # warm-up
+    steps = steps_per_epoch(config, len(splits.y_train))
+    model.fit(train_ds, epochs=1, steps_per_epoch=steps, verbose=0)  # warm-up
     start, start_cpu = time.perf_counter(), time.process_time()
-    model.fit(train_ds, epochs=1, verbose=0)
+    model.fit(train_ds, epochs=1, steps_per_epoch=steps, verbose=0)
     n = len(splits.y_train)
     print(json.dumps([n / (time.perf_counter() - start), n / (time.process_time() - start_cpu)]))
 
