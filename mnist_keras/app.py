@@ -23,14 +23,13 @@ from typing import Any
 
 import numpy as np
 
-from .errors import MnistKerasError, ModelFileError
+from . import drawpad
+from .errors import ModelFileError, ServeError
 from .predict import Predictor, load_predictor
 from .preprocess import ImageError, NoDigitError, to_mnist
 
 TITLE = "Handwritten digit classifier"
 TOP_CLASSES = 3
-CANVAS_PX = 400  # sketchpad canvas side; preprocessing scales any size to 28x28
-BRUSH_PX = 18  # brush radius on that canvas: strokes ~9 % of the side, like MNIST's
 VIEW_SCALE = 8  # the 28x28 model input is shown at 224x224, nearest-neighbour
 MAX_FILE_SIZE = "10mb"  # largest upload the server accepts
 QUEUE_SIZE = 64  # requests waiting beyond this are refused with "queue full", not crashed
@@ -39,10 +38,6 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
 DEFAULT_MODEL_DIRS = ("saved_models", "tflite")
 HELLO = "Draw a digit (0-9) in the box, or upload a photo of one."
-
-
-class ServeError(MnistKerasError):
-    """The server could not start (port in use, bad address)."""
 
 
 # ------------------------------------------------------------------ model
@@ -102,26 +97,21 @@ class Classifier:
 # ------------------------------------------------------------------ page handlers
 
 
-def sketch_image(value: Any) -> np.ndarray | None:
-    """The drawing in a Sketchpad value (a dict with ``composite``), or None if empty."""
-    if value is None:
-        return None
-    composite = value.get("composite") if isinstance(value, dict) else value
-    return None if composite is None else np.asarray(composite)
-
-
 def enlarge(digit: np.ndarray) -> np.ndarray:
     """(28, 28) -> (28 * VIEW_SCALE, ...) with square pixels (nearest neighbour)."""
     return np.kron(digit, np.ones((VIEW_SCALE, VIEW_SCALE), np.uint8))
 
 
 def _message(err: ImageError, drawing: bool) -> str:
+    """One friendly line for the page: what went wrong and what to do."""
     if isinstance(err, NoDigitError):
         return (
             "Nothing to read yet: draw a digit in the box."
             if drawing
-            else ("No digit found in this image: use a darker, larger digit on a plain background.")
+            else "No digit found in this image: use a darker, larger digit on a plain background."
         )
+    if drawing:
+        return "Could not read the drawing: clear the pad and draw again (or reload the page)."
     return "Could not read this file as an image: upload a PNG or JPEG photo of a digit."
 
 
@@ -135,6 +125,15 @@ def page_result(classifier: Classifier, image: Any, *, drawing: bool) -> tuple[A
         return None, None, _message(err, drawing)
     best = max(label, key=label.get)
     return label, enlarge(digit), f"The model reads a **{best}** ({100 * label[best]:.0f} %)."
+
+
+def draw_result(classifier: Classifier, value: Any) -> tuple[Any, Any, str]:
+    """The page's answer to a pad value (see :mod:`mnist_keras.drawpad`); a forged value is a message too."""
+    try:
+        image = drawpad.drawing_png(value)  # None while the pad is blank
+    except ImageError as err:
+        return None, None, _message(err, drawing=True)
+    return page_result(classifier, image, drawing=True)
 
 
 def api_classify(classifier: Classifier, image: Any) -> dict[str, float]:
@@ -152,22 +151,18 @@ def api_classify(classifier: Classifier, image: Any) -> dict[str, float]:
 # ------------------------------------------------------------------ layout
 
 
-def blank_canvas() -> np.ndarray:
-    """White opaque (CANVAS_PX, CANVAS_PX, 4): a background makes the pad open with the brush."""
-    return np.full((CANVAS_PX, CANVAS_PX, 4), 255, np.uint8)
-
-
-def make_sketchpad():
-    """A black brush, ready to draw: no layers, no crop, a white page."""
+def make_pad():
+    """The drawing pad: a canvas with undo and bin icons whose value is the drawing as a small PNG."""
     import gradio as gr
 
-    return gr.Sketchpad(
-        value={"background": blank_canvas(), "layers": [], "composite": None},
-        canvas_size=(CANVAS_PX, CANVAS_PX), fixed_canvas=True, height=CANVAS_PX + 120, layers=False, transforms=(),
-        brush=gr.Brush(default_size=BRUSH_PX, colors=["#000000"], color_mode="fixed"),
-        type="numpy", image_mode="RGBA", label="Draw a digit", elem_id="sketchpad",
-        buttons=[],
-    )  # fmt: skip
+    return gr.HTML(value="", html_template=drawpad.HTML, css_template=drawpad.CSS, js_on_load=drawpad.JS,
+                   label="Draw a digit", elem_id="pad", padding=False)  # fmt: skip
+
+
+CLEAR_JS = "() => ['', null]"  # the page's Clear, in the browser: blank pad, no upload
+"""Why in the browser: a Clear answered by the server raced the drawing it cleared. Each of the two
+new values fires its component's change event, whose handler answers with the greeting; the pad's
+runs after any answer still on its way (trigger_mode="always_last"), so the page ends blank."""
 
 
 def build_demo(predictor: Predictor, *, model_name: str = "model"):
@@ -177,13 +172,10 @@ def build_demo(predictor: Predictor, *, model_name: str = "model"):
     classifier = Classifier(predictor)
 
     def on_draw(value):
-        return page_result(classifier, sketch_image(value), drawing=True)
+        return draw_result(classifier, value)
 
     def on_upload(image):
         return page_result(classifier, image, drawing=False)
-
-    def on_clear():
-        return {"background": blank_canvas(), "layers": [], "composite": None}, None, None, None, HELLO
 
     def classify(image):
         return api_classify(classifier, image)
@@ -194,7 +186,7 @@ def build_demo(predictor: Predictor, *, model_name: str = "model"):
             with gr.Column(scale=3):
                 with gr.Tabs():
                     with gr.Tab("Draw", id="draw"):
-                        pad = make_sketchpad()
+                        pad = make_pad()
                     with gr.Tab("Upload a photo", id="upload"):
                         upload = gr.Image(type="filepath", sources=["upload", "clipboard"],
                                           label="Photo of a digit", elem_id="upload")  # fmt: skip
@@ -205,11 +197,10 @@ def build_demo(predictor: Predictor, *, model_name: str = "model"):
                 seen = gr.Image(label="What the model saw (28x28, after preprocessing)", interactive=False,
                                 height=28 * VIEW_SCALE + 48, buttons=[], elem_id="seen")  # fmt: skip
         outputs = [label, seen, status]
-        # .input, not .change: Gradio 6 drops the Sketchpad's first change event (the first stroke)
-        pad.input(on_draw, pad, outputs, trigger_mode="always_last", show_progress="hidden", api_visibility="private")
-        upload.change(on_upload, upload, outputs, show_progress="minimal", api_visibility="private")
-        clear.click(on_clear, None, [pad, upload, *outputs], api_visibility="private")
-        pad.clear(on_clear, None, [pad, upload, *outputs], api_visibility="private")  # the pad's bin icon
+        pad.change(on_draw, pad, outputs, trigger_mode="always_last", show_progress="hidden", api_visibility="private")
+        upload.change(on_upload, upload, outputs, trigger_mode="always_last", show_progress="minimal",
+                      api_visibility="private")  # fmt: skip
+        clear.click(None, None, [pad, upload], js=CLEAR_JS, api_visibility="private")
         api_button = gr.Button(visible=False)  # the scripted entry point: one image in, the label out
         api_button.click(classify, upload, label, api_name="classify")
     return demo

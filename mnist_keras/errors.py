@@ -35,6 +35,12 @@ class ExportError(MnistKerasError):
     exit_code = 2
 
 
+class ServeError(MnistKerasError):
+    """The web page's server could not start (port in use, bad address)."""
+
+    exit_code = 1
+
+
 class VerificationError(MnistKerasError):
     """An exported model lost more accuracy than allowed against its Keras model."""
 
