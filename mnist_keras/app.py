@@ -16,12 +16,14 @@ of the package at import time, so a Hugging Face Space can ship it with a
 from __future__ import annotations
 
 import errno
+import io
 import os
 import socket
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from . import drawpad
 from .errors import ModelFileError, ServeError
@@ -165,11 +167,35 @@ new values fires its component's change event, whose handler answers with the gr
 runs after any answer still on its way (trigger_mode="always_last"), so the page ends blank."""
 
 
+def warm_up(classifier: Classifier) -> None:
+    """Pay one-off costs at start-up, not on the first visitor's first drawing.
+
+    Gradio 6.31 runs every event inside ``utils.MatplotlibBackendMananger``, which
+    imports matplotlib and resolves its backend when matplotlib is installed (as it
+    is with this package): that made the first drawing after start-up several times
+    slower than the rest (``scripts/benchmark_app.py --skip-warm-up`` shows it).
+    One drawing through the page's own path also loads the PNG decoder and runs
+    the model once.
+    """
+    try:
+        import matplotlib
+
+        matplotlib.get_backend()
+    except ImportError:
+        pass  # the Space ships without it: then Gradio skips it too
+    stroke = np.full((drawpad.SHIP_PX, drawpad.SHIP_PX), 255, np.uint8)
+    stroke[20:92, 50:62] = 0  # a "1"
+    buffer = io.BytesIO()
+    Image.fromarray(stroke).save(buffer, format="PNG")
+    draw_result(classifier, drawpad.to_data_url(buffer.getvalue()))
+
+
 def build_demo(predictor: Predictor, *, model_name: str = "model"):
-    """The Gradio Blocks page around one predictor."""
+    """The Gradio Blocks page around one predictor (warmed up: see :func:`warm_up`)."""
     import gradio as gr
 
     classifier = Classifier(predictor)
+    warm_up(classifier)
 
     def on_draw(value):
         return draw_result(classifier, value)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import socket
 import subprocess
@@ -395,6 +396,23 @@ def test_browser_draws_digits_with_clear_between(server, known_digits, tmp_path)
             browser.close()
 
 
+def test_benchmark_runs_and_writes_its_section(model_path, tmp_path):
+    """The latency benchmark end to end on a tiny setting (its figures are printed, never asserted)."""
+    docs = tmp_path / "BENCHMARKS.md"
+    docs.write_text("# Performance benchmarks\n\n## Training\n\nkept as it is\n")
+    cmd = [sys.executable, str(REPO_ROOT / "scripts" / "benchmark_app.py"), "--model", str(model_path),
+           "--rounds", "1", "--drawings", "2", "--write", str(docs), "--json", str(tmp_path / "b.json")]  # fmt: skip
+    for _ in range(2):  # the second run replaces the section, it does not add another
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
+        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
+    text = docs.read_text()
+    assert text.startswith("# Performance benchmarks") and "kept as it is" in text
+    assert text.count("## Web page: mouse-up to answer") == 1 and "--rounds 1 --drawings 2" in text
+    report = json.loads((tmp_path / "b.json").read_text())
+    assert [len(round_) for round_ in report["drawings_ms"]] == [2]
+    assert all(0 < drawing["total"] < 60_000 for drawing in report["drawings_ms"][0])
+
+
 # ---------------------------------------------------------------- Hugging Face Space
 
 NO_TF = """
@@ -414,8 +432,6 @@ print(json.dumps({"package": __import__("mnist_keras").__file__, "modules": modu
 
 
 def test_space_runs_without_tensorflow(tflite_models, known_digits, tmp_path):
-    import json
-
     space = tmp_path / "space"
     result = subprocess.run([sys.executable, str(REPO_ROOT / "scripts" / "make_space.py"), tflite_models["int8"], space],
                             capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
