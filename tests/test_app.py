@@ -334,9 +334,10 @@ def wait_for_greeting(page) -> None:
 
 
 def check_full_answer(page) -> None:
-    """Top 3 with percentages and the 28x28 view beside them."""
+    """Top 3 with percentages and the 28x28 view beside them (waited for: outputs render one by one)."""
     page.locator("#seen img").wait_for(timeout=ANSWER_TIMEOUT_MS)
-    assert page.locator("#label").inner_text().count("%") == app.TOP_CLASSES
+    top = f"() => document.querySelector('#label').innerText.split('%').length - 1 === {app.TOP_CLASSES}"
+    page.wait_for_function(top, timeout=ANSWER_TIMEOUT_MS)
 
 
 def upload_round_trip(page, image: Path, digit: int) -> None:
