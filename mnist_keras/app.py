@@ -162,9 +162,12 @@ def make_pad():
 
 
 CLEAR_JS = "() => ['', null]"  # the page's Clear, in the browser: blank pad, no upload
-"""Why in the browser: a Clear answered by the server raced the drawing it cleared. Each of the two
-new values fires its component's change event, whose handler answers with the greeting; the pad's
-runs after any answer still on its way (trigger_mode="always_last"), so the page ends blank."""
+"""Why in the browser: the pad must never be the output of a server event. Gradio draws a loading
+overlay over an event's outputs, and with the old Sketchpad as Clear's output that overlay could
+stay for good over the canvas and swallow the next stroke (issue 11). A js-only event gets no
+overlay. Each new value fires its component's change event, whose handler answers with the
+greeting; the pad's runs after any answer still on its way (trigger_mode="always_last"), so a
+Clear made while an answer is in flight still ends with a blank page."""
 
 
 def warm_up(classifier: Classifier) -> None:

@@ -369,30 +369,43 @@ def test_browser_draws_digits_with_clear_between(server, known_digits, tmp_path)
     photo = png(image, tmp_path / "photo.png")
     with sync_api.sync_playwright() as playwright:
         browser = launch_chromium(playwright)
+        step, page, errors = "opening the page", None, []
         try:
             page, errors = new_page(browser, server)
+            step = "drawing a 7, then undo"
             draw(page, DIGIT_STROKES[7])  # undo: the stroke goes, so does the answer
             assert wait_for_answer(page) == "7"
             page.get_by_role("button", name="Undo", exact=True).click()
             wait_for_greeting(page)
             answers = []
             for i, digit in enumerate(SEQUENCE):
+                step = f"drawing {i + 1} of {len(SEQUENCE)} (a {digit}), answers so far {answers}"
                 draw(page, DIGIT_STROKES[digit])
                 answers.append(wait_for_answer(page))
-                assert answers[-1] == str(digit), f"drawing {i + 1} of {len(SEQUENCE)}: {answers}"
+                assert answers[-1] == str(digit), step
                 check_full_answer(page)
                 if i == 0:
                     page.screenshot(path=str(ARTIFACTS / "app-drawn.png"))
                 if i % 2 == 0:
-                    page.locator("#clear").click()  # the page's Clear button
+                    step = f"page's Clear after drawing {i + 1}"
+                    page.locator("#clear").click()
                 else:
-                    page.get_by_role("button", name="Clear drawing", exact=True).click()  # the pad's bin
+                    step = f"pad's bin after drawing {i + 1}"
+                    page.get_by_role("button", name="Clear drawing", exact=True).click()
                 wait_for_greeting(page)
                 if i + 1 == UPLOAD_AFTER:
+                    step = "the Upload-tab round trip"
                     upload_round_trip(page, photo, image_digit)
             page.screenshot(path=str(ARTIFACTS / "app-cleared.png"))
             assert answers == [str(d) for d in SEQUENCE]
             assert errors == []
+        except Exception as err:
+            if page is None:
+                raise
+            page.screenshot(path=str(ARTIFACTS / "app-failed.png"))
+            status = page.locator("#status").inner_text()
+            raise AssertionError(f"{step}: {err}\nstatus: {status!r}; page errors: {errors}; "
+                                 f"screenshot: {ARTIFACTS / 'app-failed.png'}") from err  # fmt: skip
         finally:
             browser.close()
 
