@@ -1,14 +1,14 @@
 """The page's drawing pad: a plain HTML canvas inside ``gr.HTML``, and the decoding of what it sends.
 
 Why not ``gr.Sketchpad``: in Gradio 6.31 every stroke makes it render the
-background, each layer and the composite as full-size PNGs in the browser,
-upload them in separate requests (``accept_blobs``) and only then send the event;
-and a value sent back to it (a Clear button) reloads that background through
-the same machinery, which could leave it loading for good with the next drawing
-never answered. This pad keeps the strokes in the browser, paints them on a
-canvas, and on each pen-up sets its value to one small PNG (a data URL of
-``SHIP_PX`` x ``SHIP_PX`` pixels, a few kB), which Gradio sends with the event
-itself. Clearing is done in the browser: the bin icon, the undo icon and the
+background, each layer and the composite as full-size PNGs in the browser
+(WebGL read-backs), upload them in separate requests and only then send the
+event; and as the output of a Clear event its loading overlay could stay over
+the canvas for good, every server event answered, so the next stroke landed on
+the overlay and was never answered (issue 11). This pad keeps the strokes in
+the browser, paints them on a canvas, and on each pen-up sets its value to one
+small PNG (a data URL of ``SHIP_PX`` x ``SHIP_PX`` pixels, a few kB), which
+Gradio sends with the event itself. Clearing is done in the browser: the bin icon, the undo icon and the
 page's Clear button only set the value to ``""``.
 
 The value is a string: ``""`` for a blank pad, else ``data:image/png;base64,...``.
