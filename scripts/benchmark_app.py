@@ -96,7 +96,7 @@ window.fetch = async function (input, init) {
       if (done) break;
       if (text.decode(value).includes('"process_completed"')) mark("arrived");
     }
-  })();
+  })().catch(() => {});  // the client aborts streams it no longer needs: not an error here
   return new Response(mine, { status: response.status, statusText: response.statusText, headers: response.headers });
 };
 new MutationObserver(() => {
@@ -176,12 +176,14 @@ class ServerClock:
 
 
 def draw(page, points: list[tuple[float, float]]) -> None:
-    box = page.locator("#pad canvas").bounding_box()
-    at = [(box["x"] + box["width"] * x, box["y"] + box["height"] * y) for x, y in points]
-    page.mouse.move(*at[0])
+    """One stroke; ``hover`` first waits until the canvas is stable and on top at the first point."""
+    canvas = page.locator("#pad canvas")
+    size = canvas.bounding_box()
+    canvas.hover(position={"x": size["width"] * points[0][0], "y": size["height"] * points[0][1]}, timeout=WAIT_MS)
+    box = canvas.bounding_box()
     page.mouse.down()
-    for x, y in at[1:]:
-        page.mouse.move(x, y, steps=8)
+    for x, y in points[1:]:
+        page.mouse.move(box["x"] + box["width"] * x, box["y"] + box["height"] * y, steps=8)
     page.mouse.up()
 
 

@@ -310,13 +310,19 @@ PAD_IS_BLANK = """() => {
 
 
 def draw(page, points: list[tuple[float, float]]) -> None:
-    """One pen stroke through the points on the pad, with the mouse."""
-    box = page.locator("#pad canvas").bounding_box()
-    at = [(box["x"] + box["width"] * x, box["y"] + box["height"] * y) for x, y in points]
-    page.mouse.move(*at[0])
+    """One pen stroke through the points on the pad, with the mouse.
+
+    The pen goes down through ``hover``, which waits until the canvas is visible,
+    stable (no layout shift under way) and the topmost element at that point.
+    """
+    canvas = page.locator("#pad canvas")
+    size = canvas.bounding_box()
+    canvas.hover(position={"x": size["width"] * points[0][0], "y": size["height"] * points[0][1]},
+                 timeout=ANSWER_TIMEOUT_MS)  # fmt: skip
+    box = canvas.bounding_box()  # where it is now that it is stable
     page.mouse.down()
-    for x, y in at[1:]:
-        page.mouse.move(x, y, steps=8)
+    for x, y in points[1:]:
+        page.mouse.move(box["x"] + box["width"] * x, box["y"] + box["height"] * y, steps=8)
     page.mouse.up()
 
 
