@@ -410,7 +410,8 @@ def test_browser_draws_digits_with_clear_between(server, known_digits, tmp_path)
                 raise
             page.screenshot(path=str(ARTIFACTS / "app-failed.png"))
             status = page.locator("#status").inner_text()
-            raise AssertionError(f"{step}: {err}\nstatus: {status!r}; page errors: {errors}; "
+            ink = not page.evaluate(PAD_IS_BLANK)  # a stroke that never reached the pad, or an answer lost after it
+            raise AssertionError(f"{step}: {err}\nstatus: {status!r}; ink on the pad: {ink}; page errors: {errors}; "
                                  f"screenshot: {ARTIFACTS / 'app-failed.png'}") from err  # fmt: skip
         finally:
             browser.close()
