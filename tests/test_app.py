@@ -18,6 +18,7 @@ import pytest
 from PIL import Image
 
 from mnist_keras import app, drawpad
+from mnist_keras.errors import ServeError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO_ROOT / "test-artifacts"
@@ -194,7 +195,7 @@ def test_serve_on_a_busy_port_is_one_line(tmp_path, model_path):
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         result = run_cli("serve", "--model", model_path, "--port", busy.getsockname()[1], cwd=tmp_path)
-    assert result.returncode != 0
+    assert result.returncode == ServeError.exit_code == 1  # ServeError lives in errors.py with the others
     assert "already in use" in result.stderr and "--port" in result.stderr and "Traceback" not in result.stderr
 
 
