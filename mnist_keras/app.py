@@ -16,21 +16,22 @@ of the package at import time, so a Hugging Face Space can ship it with a
 from __future__ import annotations
 
 import errno
+import io
 import os
 import socket
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
-from .errors import MnistKerasError, ModelFileError
+from . import drawpad
+from .errors import ModelFileError, ServeError
 from .predict import Predictor, load_predictor
 from .preprocess import ImageError, NoDigitError, to_mnist
 
 TITLE = "Handwritten digit classifier"
 TOP_CLASSES = 3
-CANVAS_PX = 400  # sketchpad canvas side; preprocessing scales any size to 28x28
-BRUSH_PX = 18  # brush radius on that canvas: strokes ~9 % of the side, like MNIST's
 VIEW_SCALE = 8  # the 28x28 model input is shown at 224x224, nearest-neighbour
 MAX_FILE_SIZE = "10mb"  # largest upload the server accepts
 QUEUE_SIZE = 64  # requests waiting beyond this are refused with "queue full", not crashed
@@ -39,10 +40,6 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
 DEFAULT_MODEL_DIRS = ("saved_models", "tflite")
 HELLO = "Draw a digit (0-9) in the box, or upload a photo of one."
-
-
-class ServeError(MnistKerasError):
-    """The server could not start (port in use, bad address)."""
 
 
 # ------------------------------------------------------------------ model
@@ -102,26 +99,21 @@ class Classifier:
 # ------------------------------------------------------------------ page handlers
 
 
-def sketch_image(value: Any) -> np.ndarray | None:
-    """The drawing in a Sketchpad value (a dict with ``composite``), or None if empty."""
-    if value is None:
-        return None
-    composite = value.get("composite") if isinstance(value, dict) else value
-    return None if composite is None else np.asarray(composite)
-
-
 def enlarge(digit: np.ndarray) -> np.ndarray:
     """(28, 28) -> (28 * VIEW_SCALE, ...) with square pixels (nearest neighbour)."""
     return np.kron(digit, np.ones((VIEW_SCALE, VIEW_SCALE), np.uint8))
 
 
 def _message(err: ImageError, drawing: bool) -> str:
+    """One friendly line for the page: what went wrong and what to do."""
     if isinstance(err, NoDigitError):
         return (
             "Nothing to read yet: draw a digit in the box."
             if drawing
-            else ("No digit found in this image: use a darker, larger digit on a plain background.")
+            else "No digit found in this image: use a darker, larger digit on a plain background."
         )
+    if drawing:
+        return "Could not read the drawing: clear the pad and draw again (or reload the page)."
     return "Could not read this file as an image: upload a PNG or JPEG photo of a digit."
 
 
@@ -135,6 +127,15 @@ def page_result(classifier: Classifier, image: Any, *, drawing: bool) -> tuple[A
         return None, None, _message(err, drawing)
     best = max(label, key=label.get)
     return label, enlarge(digit), f"The model reads a **{best}** ({100 * label[best]:.0f} %)."
+
+
+def draw_result(classifier: Classifier, value: Any) -> tuple[Any, Any, str]:
+    """The page's answer to a pad value (see :mod:`mnist_keras.drawpad`); a forged value is a message too."""
+    try:
+        image = drawpad.drawing_png(value)  # None while the pad is blank
+    except ImageError as err:
+        return None, None, _message(err, drawing=True)
+    return page_result(classifier, image, drawing=True)
 
 
 def api_classify(classifier: Classifier, image: Any) -> dict[str, float]:
@@ -152,38 +153,58 @@ def api_classify(classifier: Classifier, image: Any) -> dict[str, float]:
 # ------------------------------------------------------------------ layout
 
 
-def blank_canvas() -> np.ndarray:
-    """White opaque (CANVAS_PX, CANVAS_PX, 4): a background makes the pad open with the brush."""
-    return np.full((CANVAS_PX, CANVAS_PX, 4), 255, np.uint8)
-
-
-def make_sketchpad():
-    """A black brush, ready to draw: no layers, no crop, a white page."""
+def make_pad():
+    """The drawing pad: a canvas with undo and bin icons whose value is the drawing as a small PNG."""
     import gradio as gr
 
-    return gr.Sketchpad(
-        value={"background": blank_canvas(), "layers": [], "composite": None},
-        canvas_size=(CANVAS_PX, CANVAS_PX), fixed_canvas=True, height=CANVAS_PX + 120, layers=False, transforms=(),
-        brush=gr.Brush(default_size=BRUSH_PX, colors=["#000000"], color_mode="fixed"),
-        type="numpy", image_mode="RGBA", label="Draw a digit", elem_id="sketchpad",
-        buttons=[],
-    )  # fmt: skip
+    return gr.HTML(value="", html_template=drawpad.HTML, css_template=drawpad.CSS, js_on_load=drawpad.JS,
+                   label="Draw a digit", elem_id="pad", padding=False)  # fmt: skip
+
+
+CLEAR_JS = "() => ['', null]"  # the page's Clear, in the browser: blank pad, no upload
+"""Why in the browser: the pad must never be the output of a server event. Gradio draws a loading
+overlay over an event's outputs, and with the old Sketchpad as Clear's output that overlay could
+stay for good over the canvas and swallow the next stroke (issue 11). A js-only event gets no
+overlay. Each new value fires its component's change event, whose handler answers with the
+greeting; the pad's runs after any answer still on its way (trigger_mode="always_last"), so a
+Clear made while an answer is in flight still ends with a blank page."""
+
+
+def warm_up(classifier: Classifier) -> None:
+    """Pay one-off costs at start-up, not on the first visitor's first drawing.
+
+    Gradio 6.31 runs every event inside ``utils.MatplotlibBackendMananger``, which
+    imports matplotlib and resolves its backend when matplotlib is installed (as it
+    is with this package): that made the first drawing after start-up several times
+    slower than the rest (``scripts/benchmark_app.py --skip-warm-up`` shows it).
+    One drawing through the page's own path also loads the PNG decoder and runs
+    the model once.
+    """
+    try:
+        import matplotlib
+
+        matplotlib.get_backend()
+    except ImportError:
+        pass  # the Space ships without it: then Gradio skips it too
+    stroke = np.full((drawpad.SHIP_PX, drawpad.SHIP_PX), 255, np.uint8)
+    stroke[20:92, 50:62] = 0  # a "1"
+    buffer = io.BytesIO()
+    Image.fromarray(stroke).save(buffer, format="PNG")
+    draw_result(classifier, drawpad.to_data_url(buffer.getvalue()))
 
 
 def build_demo(predictor: Predictor, *, model_name: str = "model"):
-    """The Gradio Blocks page around one predictor."""
+    """The Gradio Blocks page around one predictor (warmed up: see :func:`warm_up`)."""
     import gradio as gr
 
     classifier = Classifier(predictor)
+    warm_up(classifier)
 
     def on_draw(value):
-        return page_result(classifier, sketch_image(value), drawing=True)
+        return draw_result(classifier, value)
 
     def on_upload(image):
         return page_result(classifier, image, drawing=False)
-
-    def on_clear():
-        return {"background": blank_canvas(), "layers": [], "composite": None}, None, None, None, HELLO
 
     def classify(image):
         return api_classify(classifier, image)
@@ -194,7 +215,7 @@ def build_demo(predictor: Predictor, *, model_name: str = "model"):
             with gr.Column(scale=3):
                 with gr.Tabs():
                     with gr.Tab("Draw", id="draw"):
-                        pad = make_sketchpad()
+                        pad = make_pad()
                     with gr.Tab("Upload a photo", id="upload"):
                         upload = gr.Image(type="filepath", sources=["upload", "clipboard"],
                                           label="Photo of a digit", elem_id="upload")  # fmt: skip
@@ -205,11 +226,10 @@ def build_demo(predictor: Predictor, *, model_name: str = "model"):
                 seen = gr.Image(label="What the model saw (28x28, after preprocessing)", interactive=False,
                                 height=28 * VIEW_SCALE + 48, buttons=[], elem_id="seen")  # fmt: skip
         outputs = [label, seen, status]
-        # .input, not .change: Gradio 6 drops the Sketchpad's first change event (the first stroke)
-        pad.input(on_draw, pad, outputs, trigger_mode="always_last", show_progress="hidden", api_visibility="private")
-        upload.change(on_upload, upload, outputs, show_progress="minimal", api_visibility="private")
-        clear.click(on_clear, None, [pad, upload, *outputs], api_visibility="private")
-        pad.clear(on_clear, None, [pad, upload, *outputs], api_visibility="private")  # the pad's bin icon
+        pad.change(on_draw, pad, outputs, trigger_mode="always_last", show_progress="hidden", api_visibility="private")
+        upload.change(on_upload, upload, outputs, trigger_mode="always_last", show_progress="minimal",
+                      api_visibility="private")  # fmt: skip
+        clear.click(None, None, [pad, upload], js=CLEAR_JS, api_visibility="private")
         api_button = gr.Button(visible=False)  # the scripted entry point: one image in, the label out
         api_button.click(classify, upload, label, api_name="classify")
     return demo

@@ -37,6 +37,12 @@ class ExportError(MnistKerasError):
     """An export cannot start: unknown variant, unwritable output folder, bad option."""
 
 
+class ServeError(MnistKerasError):
+    """The web page's server could not start (port in use, bad address)."""
+
+    exit_code = 1
+
+
 class VerificationError(MnistKerasError):
     """An exported model lost more accuracy than allowed against its Keras model."""
 

@@ -21,7 +21,16 @@ from mnist_keras import artifacts
 from mnist_keras.errors import MnistKerasError, ModelFileError
 
 # the modules the page needs; artifacts is only imported for .keras models
-MODULES = ("__init__.py", "errors.py", "preprocess.py", "litert.py", "predict.py", "artifacts.py", "app.py")
+MODULES = (
+    "__init__.py",
+    "errors.py",
+    "preprocess.py",
+    "litert.py",
+    "predict.py",
+    "artifacts.py",
+    "drawpad.py",
+    "app.py",
+)
 REQUIREMENTS = {
     ".tflite": ["numpy>=1.26", "pillow>=10.0", "ai-edge-litert>=1.2"],
     ".keras": ["numpy>=1.26", "pillow>=10.0", "tensorflow>=2.20", "keras>=3.5"],

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import json
 import os
 import socket
 import subprocess
@@ -15,7 +17,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mnist_keras import app
+from mnist_keras import app, drawpad
+from mnist_keras.errors import ServeError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO_ROOT / "test-artifacts"
@@ -33,12 +36,16 @@ START_TIMEOUT_S = 180
 # ---------------------------------------------------------------- helpers
 
 
-def sketch(digit: np.ndarray, *, scale: int = 10) -> dict:
-    """A Sketchpad value as Gradio 6 hands it over: black ink on a transparent RGBA layer."""
-    big = np.kron(digit, np.ones((scale, scale), np.uint8))  # (280, 280) ink 0..255
-    rgba = np.zeros((*big.shape, 4), np.uint8)
-    rgba[..., 3] = big  # black strokes, alpha = ink, the rest transparent
-    return {"background": None, "layers": [rgba], "composite": rgba}
+def pad_value(image: np.ndarray) -> str:
+    """A pad value as the browser sends it: a PNG data URL."""
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG")
+    return drawpad.to_data_url(buffer.getvalue())
+
+
+def sketch(digit: np.ndarray, *, scale: int = 4) -> str:
+    """A drawing of an MNIST digit as the pad ships it: black ink on white, 112x112."""
+    return pad_value(255 - np.kron(digit, np.ones((scale, scale), np.uint8)))
 
 
 def free_port() -> int:
@@ -52,10 +59,29 @@ def run_cli(*args, cwd, timeout=300):
     return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False)
 
 
+READER_IMAGES, READER_EPOCHS = 12_000, 2  # enough to read clean drawings of all ten digits
+
+
 @pytest.fixture(scope="module")
-def model_path(tflite_models) -> Path:
-    """The int8 LiteRT model: what a deployed page runs."""
-    return tflite_models["int8"]
+def model_path(data_dir, tmp_path_factory) -> Path:
+    """An int8 LiteRT model (what a deployed page runs) that reads drawn digits reliably.
+
+    The session's 3,000-image, 1-epoch model is too weak for that: in a trial it
+    misread clean drawings of 0, 2, 4, 5, 8 and 9, which would make the browser
+    test about the model, not the page. Two epochs on 12,000 images read all ten
+    (checked with two seeds).
+    """
+    from mnist_keras.export import export
+    from mnist_keras.train import FitConfig, fit
+
+    root = tmp_path_factory.mktemp("reader")
+    config = FitConfig(
+        model="lamontagne", epochs=READER_EPOCHS, limit=READER_IMAGES, data_dir=str(data_dir),
+        run_dir=str(root / "run"), saved_models_dir=str(root / "saved_models"), verbose=0,
+    )  # fmt: skip
+    result = export(fit(config), variants=("int8",), output_dir=root / "tflite", data_dir=data_dir,
+                    calibration_samples=100, test_limit=200)  # fmt: skip
+    return result.output_dir / "run_int8.tflite"
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +105,7 @@ def test_drawn_test_digits_match_the_model(mnist, classifier):
     raw = classifier.predictor.predict_proba(digits).argmax(axis=1)
     page, seen_images = [], []
     for digit in digits:
-        label, seen, status = app.page_result(classifier, app.sketch_image(sketch(digit)), drawing=True)
+        label, seen, status = app.draw_result(classifier, sketch(digit))
         assert len(label) == 10 and abs(sum(label.values()) - 1) < 0.05  # int8 output: steps of 1/256
         assert seen.shape == (28 * app.VIEW_SCALE, 28 * app.VIEW_SCALE) and seen.dtype == np.uint8
         assert "The model reads a" in status
@@ -101,26 +127,41 @@ def test_seen_image_is_the_model_input_enlarged(mnist, classifier):
 
 
 @pytest.mark.parametrize(
-    "value",
+    "image",
     [
-        {"background": app.blank_canvas(), "layers": [], "composite": app.blank_canvas()},  # the page's white pad
-        {"background": None, "layers": [], "composite": np.zeros((400, 400, 4), np.uint8)},  # transparent
+        np.full((112, 112), 255, np.uint8),  # the pad's white page, untouched
+        np.zeros((112, 112, 4), np.uint8),  # fully transparent
     ],
 )
-def test_empty_canvas_says_draw_a_digit(classifier, value):
-    label, seen, status = app.page_result(classifier, app.sketch_image(value), drawing=True)
+def test_empty_canvas_says_draw_a_digit(classifier, image):
+    label, seen, status = app.draw_result(classifier, pad_value(image))
     assert label is None and seen is None
     assert "draw a digit" in status
 
 
 def test_no_drawing_yet_and_unreadable_upload(classifier, tmp_path):
-    assert app.page_result(
-        classifier, app.sketch_image({"background": None, "layers": [], "composite": None}), drawing=True
-    ) == (None, None, app.HELLO)
+    assert app.draw_result(classifier, "") == (None, None, app.HELLO)
+    assert app.draw_result(classifier, None) == (None, None, app.HELLO)
     bad = tmp_path / "photo.png"
     bad.write_bytes(b"this is not a picture")
     label, seen, status = app.page_result(classifier, str(bad), drawing=False)
     assert label is None and seen is None and "Could not read this file" in status
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "hello",  # not a data URL
+        12,  # not even a string
+        drawpad.PNG_DATA_URL + "not base64!",
+        drawpad.to_data_url(b"not a png"),  # base64 of something that is no image
+        drawpad.PNG_DATA_URL + "A" * drawpad.MAX_VALUE_CHARS,  # far larger than the pad sends
+    ],
+)
+def test_a_forged_pad_value_is_a_message(classifier, value):
+    label, seen, status = app.draw_result(classifier, value)
+    assert label is None and seen is None
+    assert status.startswith("Could not read the drawing") and "\n" not in status
 
 
 def test_default_model_order(tmp_path):
@@ -154,7 +195,7 @@ def test_serve_on_a_busy_port_is_one_line(tmp_path, model_path):
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         result = run_cli("serve", "--model", model_path, "--port", busy.getsockname()[1], cwd=tmp_path)
-    assert result.returncode != 0
+    assert result.returncode == ServeError.exit_code == 1  # ServeError lives in errors.py with the others
     assert "already in use" in result.stderr and "--port" in result.stderr and "Traceback" not in result.stderr
 
 
@@ -239,54 +280,159 @@ def launch_chromium(playwright):
     return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
 
 
-def draw(page, strokes):
-    """Mouse strokes on the sketchpad; points are fractions of the visible canvas."""
-    box = page.locator("#sketchpad canvas").first.bounding_box()
-    for stroke in strokes:
-        (x, y), rest = stroke[0], stroke[1:]
-        page.mouse.move(box["x"] + box["width"] * x, box["y"] + box["height"] * y)
-        page.mouse.down()
-        for x, y in rest:
-            page.mouse.move(box["x"] + box["width"] * x, box["y"] + box["height"] * y, steps=12)
-        page.mouse.up()
+# One stroke per digit, as many people write them (points are fractions of the pad's side):
+# a single pen-up per digit means the first answer after it is the answer to the whole digit.
+DIGIT_STROKES: dict[int, list[tuple[float, float]]] = {
+    0: [(0.5 + 0.17 * np.sin(t), 0.5 - 0.32 * np.cos(t)) for t in np.linspace(0, 2 * np.pi, 25)],
+    1: [(0.45, 0.2), (0.55, 0.15), (0.5, 0.85)],
+    2: [(0.32, 0.32), (0.38, 0.2), (0.5, 0.15), (0.62, 0.2), (0.67, 0.32), (0.62, 0.45), (0.3, 0.82), (0.72, 0.82)],
+    3: [(0.32, 0.2), (0.5, 0.14), (0.65, 0.22), (0.65, 0.35), (0.48, 0.47), (0.66, 0.58), (0.67, 0.74),
+        (0.5, 0.85), (0.32, 0.8)],
+    4: [(0.32, 0.15), (0.3, 0.55), (0.72, 0.55), (0.64, 0.55), (0.64, 0.15), (0.64, 0.88)],
+    5: [(0.7, 0.15), (0.36, 0.15), (0.34, 0.48), (0.45, 0.43), (0.6, 0.45), (0.69, 0.6), (0.65, 0.77),
+        (0.5, 0.86), (0.32, 0.8)],
+    6: [(0.62, 0.14), (0.45, 0.3), (0.35, 0.5), (0.34, 0.7), (0.45, 0.85), (0.6, 0.83), (0.66, 0.68),
+        (0.58, 0.55), (0.45, 0.54), (0.35, 0.62)],
+    7: [(0.3, 0.16), (0.7, 0.16), (0.45, 0.86)],
+    8: [(0.62, 0.22), (0.5, 0.14), (0.37, 0.22), (0.38, 0.36), (0.5, 0.48), (0.64, 0.6), (0.65, 0.76),
+        (0.5, 0.86), (0.35, 0.76), (0.36, 0.6), (0.5, 0.48), (0.62, 0.36), (0.62, 0.22)],
+    9: [(0.66, 0.22), (0.52, 0.14), (0.38, 0.2), (0.36, 0.34), (0.48, 0.44), (0.62, 0.38), (0.66, 0.22),
+        (0.64, 0.55), (0.6, 0.88)],
+}  # fmt: skip
+SEQUENCE = (1, 7, 0, 3, 2, 4, 5, 6, 8, 9, 1, 7, 0, 3)  # 14 drawings, a Clear of some kind after each
+UPLOAD_AFTER = 5  # the Upload-tab round trip comes after this many drawings
+ANSWER_TIMEOUT_MS = 60_000  # waits are on conditions; this bound only ends a hung page
+PAD_IS_BLANK = """() => {
+  const c = document.querySelector('#pad canvas');
+  const px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  for (let i = 0; i < px.length; i += 4) if (px[i] !== 255) return false;
+  return true;
+}"""
 
 
-def wait_for_answer(page, timeout_s: float = 60) -> str:
-    """The big top label of the Prediction box, once the page shows one."""
+def draw(page, points: list[tuple[float, float]]) -> None:
+    """One pen stroke through the points on the pad, with the mouse.
+
+    The pen goes down through ``hover``, which waits until the canvas is visible,
+    stable (no layout shift under way) and the topmost element at that point.
+    """
+    canvas = page.locator("#pad canvas")
+    size = canvas.bounding_box()
+    canvas.hover(position={"x": size["width"] * points[0][0], "y": size["height"] * points[0][1]},
+                 timeout=ANSWER_TIMEOUT_MS)  # fmt: skip
+    box = canvas.bounding_box()  # where it is now that it is stable
+    page.mouse.down()
+    for x, y in points[1:]:
+        page.mouse.move(box["x"] + box["width"] * x, box["y"] + box["height"] * y, steps=8)
+    page.mouse.up()
+
+
+def wait_for_answer(page) -> str:
+    """The digit the status line names, once the page shows an answer."""
     status = page.locator("#status")
-    status.filter(has_text="The model reads a").wait_for(timeout=timeout_s * 1000)
+    status.filter(has_text="The model reads a").wait_for(timeout=ANSWER_TIMEOUT_MS)
     return status.locator("strong").inner_text().strip()
 
 
-def test_browser_draw_a_one_then_clear(server):
+def wait_for_greeting(page) -> None:
+    """The page is back to its blank state: greeting shown and every pixel of the pad white."""
+    page.locator("#status").filter(has_text=app.HELLO).wait_for(timeout=ANSWER_TIMEOUT_MS)
+    page.wait_for_function(PAD_IS_BLANK, timeout=ANSWER_TIMEOUT_MS)
+
+
+def check_full_answer(page) -> None:
+    """Top 3 with percentages and the 28x28 view beside them (waited for: outputs render one by one)."""
+    page.locator("#seen img").wait_for(timeout=ANSWER_TIMEOUT_MS)
+    top = f"() => document.querySelector('#label').innerText.split('%').length - 1 === {app.TOP_CLASSES}"
+    page.wait_for_function(top, timeout=ANSWER_TIMEOUT_MS)
+
+
+def upload_round_trip(page, image: Path, digit: int) -> None:
+    """Upload tab: a photo is answered; Clear empties it; back to the pad, still ready."""
+    page.get_by_role("tab", name="Upload a photo").click()
+    page.locator("#upload input[type=file]").set_input_files(str(image))
+    assert wait_for_answer(page) == str(digit)
+    check_full_answer(page)
+    page.locator("#clear").click()
+    page.locator("#status").filter(has_text=app.HELLO).wait_for(timeout=ANSWER_TIMEOUT_MS)
+    page.get_by_role("tab", name="Draw").click()
+    page.locator("#pad canvas").wait_for(state="visible", timeout=ANSWER_TIMEOUT_MS)
+
+
+def new_page(browser, url: str):
+    page = browser.new_page(viewport={"width": 1200, "height": 860})
+    errors: list[str] = []
+    page.on("pageerror", lambda err: errors.append(str(err)))
+    page.goto(url)
+    page.locator("#pad canvas[data-ready]").wait_for(timeout=ANSWER_TIMEOUT_MS)
+    return page, errors
+
+
+def test_browser_draws_digits_with_clear_between(server, known_digits, tmp_path):
+    """A person's session: 14 digits, Clear button and bin icon in turn, an undo, an upload."""
     sync_api = pytest.importorskip("playwright.sync_api")
     ARTIFACTS.mkdir(exist_ok=True)
+    image, image_digit = known_digits[0]
+    photo = png(image, tmp_path / "photo.png")
     with sync_api.sync_playwright() as playwright:
         browser = launch_chromium(playwright)
+        step, page, errors = "opening the page", None, []
         try:
-            page = browser.new_page(viewport={"width": 1200, "height": 860})
-            page.goto(server)
-            page.locator("#sketchpad canvas").first.wait_for(timeout=60_000)
-            page.wait_for_timeout(1500)  # the pad loads its white page, then selects the brush
-            assert page.get_by_text("select the draw tool").count() == 0  # ready to draw at once
-            draw(page, [[(0.45, 0.2), (0.55, 0.2), (0.5, 0.8)]])  # a "1" with a little flag
-            assert wait_for_answer(page) == "1"
-            assert page.locator("#label").inner_text().count("%") == app.TOP_CLASSES
-            assert page.locator("#seen img").count() == 1
-            page.screenshot(path=str(ARTIFACTS / "app-drawn-1.png"))
-            print(f"screenshot: {ARTIFACTS / 'app-drawn-1.png'}")
-
-            page.locator("#clear").click()
-            page.locator("#status").filter(has_text=app.HELLO).wait_for(timeout=30_000)
-            # the pad is an output of Clear: wait until its progress timer is gone (seconds on a loaded machine)
-            page.locator("#sketchpad .progress-text").wait_for(state="detached", timeout=60_000)
-            page.wait_for_timeout(1000)
+            page, errors = new_page(browser, server)
+            step = "drawing a 7, then undo"
+            draw(page, DIGIT_STROKES[7])  # undo: the stroke goes, so does the answer
+            assert wait_for_answer(page) == "7"
+            page.get_by_role("button", name="Undo", exact=True).click()
+            wait_for_greeting(page)
+            answers = []
+            for i, digit in enumerate(SEQUENCE):
+                step = f"drawing {i + 1} of {len(SEQUENCE)} (a {digit}), answers so far {answers}"
+                draw(page, DIGIT_STROKES[digit])
+                answers.append(wait_for_answer(page))
+                assert answers[-1] == str(digit), step
+                check_full_answer(page)
+                if i == 0:
+                    page.screenshot(path=str(ARTIFACTS / "app-drawn.png"))
+                if i % 2 == 0:
+                    step = f"page's Clear after drawing {i + 1}"
+                    page.locator("#clear").click()
+                else:
+                    step = f"pad's bin after drawing {i + 1}"
+                    page.get_by_role("button", name="Clear drawing", exact=True).click()
+                wait_for_greeting(page)
+                if i + 1 == UPLOAD_AFTER:
+                    step = "the Upload-tab round trip"
+                    upload_round_trip(page, photo, image_digit)
             page.screenshot(path=str(ARTIFACTS / "app-cleared.png"))
-            assert page.get_by_text("select the draw tool").count() == 0  # still ready to draw
-            # Known bug, left open: a digit drawn after Clear sometimes never gets an
-            # answer (Gradio 6.31 sketchpad after its value is reset); see the README.
+            assert answers == [str(d) for d in SEQUENCE]
+            assert errors == []
+        except Exception as err:
+            if page is None:
+                raise
+            page.screenshot(path=str(ARTIFACTS / "app-failed.png"))
+            status = page.locator("#status").inner_text()
+            ink = not page.evaluate(PAD_IS_BLANK)  # a stroke that never reached the pad, or an answer lost after it
+            raise AssertionError(f"{step}: {err}\nstatus: {status!r}; ink on the pad: {ink}; page errors: {errors}; "
+                                 f"screenshot: {ARTIFACTS / 'app-failed.png'}") from err  # fmt: skip
         finally:
             browser.close()
+
+
+def test_benchmark_runs_and_writes_its_section(model_path, tmp_path):
+    """The latency benchmark end to end on a tiny setting (its figures are printed, never asserted)."""
+    docs = tmp_path / "BENCHMARKS.md"
+    docs.write_text("# Performance benchmarks\n\n## Training\n\nkept as it is\n")
+    cmd = [sys.executable, str(REPO_ROOT / "scripts" / "benchmark_app.py"), "--model", str(model_path),
+           "--rounds", "1", "--drawings", "2", "--write", str(docs), "--json", str(tmp_path / "b.json")]  # fmt: skip
+    for _ in range(2):  # the second run replaces the section, it does not add another
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
+        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
+    text = docs.read_text()
+    assert text.startswith("# Performance benchmarks") and "kept as it is" in text
+    assert text.count("## Web page: mouse-up to answer") == 1 and "--rounds 1 --drawings 2" in text
+    report = json.loads((tmp_path / "b.json").read_text())
+    assert [len(round_) for round_ in report["drawings_ms"]] == [2]
+    assert all(0 < drawing["total"] < 60_000 for drawing in report["drawings_ms"][0])
 
 
 # ---------------------------------------------------------------- Hugging Face Space
@@ -301,14 +447,13 @@ sys.meta_path.insert(0, NoTensorFlow())
 import app  # the Space's app.py: builds the page around its model
 from mnist_keras.app import Classifier, page_result
 label, seen, status = page_result(Classifier(app.predictor), sys.argv[1], drawing=False)
-print(json.dumps({"package": __import__("mnist_keras").__file__, "best": max(label, key=label.get),
+modules = [m.__file__ for name, m in sys.modules.items() if name.split(".")[0] == "mnist_keras"]
+print(json.dumps({"package": __import__("mnist_keras").__file__, "modules": modules, "best": max(label, key=label.get),
                   "status": status, "seen": list(seen.shape), "tf": "tensorflow" in sys.modules}))
 """
 
 
 def test_space_runs_without_tensorflow(tflite_models, known_digits, tmp_path):
-    import json
-
     space = tmp_path / "space"
     result = subprocess.run([sys.executable, str(REPO_ROOT / "scripts" / "make_space.py"), tflite_models["int8"], space],
                             capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
@@ -338,6 +483,8 @@ def test_space_runs_without_tensorflow(tflite_models, known_digits, tmp_path):
     assert run.returncode == 0, run.stderr[-3000:]
     answer = json.loads(run.stdout.strip().splitlines()[-1])
     assert Path(answer["package"]).parent.parent == space  # the Space's copy, not the repo's package
+    # every module the page imported is the Space's copy (an editable install can fill gaps from the repo)
+    assert all(Path(module).parent.parent == space for module in answer["modules"]), answer["modules"]
     assert answer["tf"] is False and answer["best"] == str(label)
     assert answer["seen"] == [28 * app.VIEW_SCALE] * 2
 
