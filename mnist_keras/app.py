@@ -38,7 +38,6 @@ QUEUE_SIZE = 64  # requests waiting beyond this are refused with "queue full", n
 CONCURRENCY = 4  # requests preprocessed at once; the model itself runs one at a time
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
-DEFAULT_MODEL_DIRS = ("saved_models", "tflite")
 HELLO = "Draw a digit (0-9) in the box, or upload a photo of one."
 
 

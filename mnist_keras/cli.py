@@ -23,6 +23,7 @@ from collections.abc import Iterator
 import click
 
 from . import __version__
+from .app import DEFAULT_HOST, DEFAULT_PORT
 from .compare import CompareConfig
 from .distribute import STRATEGIES
 from .errors import MnistKerasError, TrainingError
@@ -337,8 +338,8 @@ def predict_command(
 @click.option("--model", "model", type=click.Path(dir_okay=False), default=None,
               help="A .tflite or .keras model. Default: saved_models/best.keras, else the newest tflite/*int8.tflite, "
                    "else tflite/*float32.tflite, else the newest saved_models/*.keras.")  # fmt: skip
-@click.option("--host", default="127.0.0.1", help="Address to listen on (0.0.0.0 opens it to your network).")
-@click.option("--port", type=click.IntRange(1, 65535), default=7860, help="Port to listen on.")
+@click.option("--host", default=DEFAULT_HOST, help="Address to listen on (0.0.0.0 opens it to your network).")
+@click.option("--port", type=click.IntRange(1, 65535), default=DEFAULT_PORT, help="Port to listen on.")
 @click.option("--share", is_flag=True, help="Also open a temporary public gradio.live link (off by default).")
 def serve(model: str | None, host: str, port: int, share: bool) -> None:
     """Run the web page: draw or upload a digit and see the model's top 3 guesses."""

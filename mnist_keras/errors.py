@@ -38,9 +38,7 @@ class ExportError(MnistKerasError):
 
 
 class ServeError(MnistKerasError):
-    """The web page's server could not start (port in use, bad address)."""
-
-    exit_code = 1
+    """The web page's server could not start (port in use, bad address): pick another."""
 
 
 class VerificationError(MnistKerasError):

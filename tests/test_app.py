@@ -195,7 +195,7 @@ def test_serve_on_a_busy_port_is_one_line(tmp_path, model_path):
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         result = run_cli("serve", "--model", model_path, "--port", busy.getsockname()[1], cwd=tmp_path)
-    assert result.returncode == ServeError.exit_code == 1  # ServeError lives in errors.py with the others
+    assert result.returncode == ServeError.exit_code == 2  # ServeError lives in errors.py with the others
     assert "already in use" in result.stderr and "--port" in result.stderr and "Traceback" not in result.stderr
 
 
