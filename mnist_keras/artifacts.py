@@ -81,7 +81,18 @@ def copy_file(source: Path, target: Path) -> Path:
 
 
 def save_model(model, target: Path) -> Path:
-    """Atomically save a Keras model to a ``.keras`` file."""
+    """Atomically save a model's network and weights to a ``.keras`` file, without its training state.
+
+    A compiled model is saved as an uncompiled copy: no optimizer slots (the
+    file is a third of the size) and no loss or metric classes, so plain
+    ``keras.saving.load_model`` opens it without mnist_keras installed, even
+    for recipes compiled with our own loss and metric. Nothing needs the
+    training state from here: ``--resume`` restarts from the run's backup folder.
+    """
+    if getattr(model, "compiled", False):
+        weights = model.get_weights()
+        model = type(model).from_config(model.get_config())
+        model.set_weights(weights)
     with atomic_path(target) as tmp:
         model.save(tmp)
     return Path(target)

@@ -23,8 +23,10 @@ import math
 from pathlib import Path
 
 import keras
+import numpy as np
 
 from .artifacts import BACKUP_DIRNAME, HISTORY_FILENAME, LOGS_DIRNAME, MODEL_FILENAME, save_model, write_json
+from .models import NUM_CLASSES
 
 MONITOR = "val_loss"  # what checkpointing, early stopping and the LR plateau watch
 CONFUSION_TAG = "validation_confusion_matrix"
@@ -211,8 +213,11 @@ class LearningRateLogger(keras.callbacks.Callback):
 class ConfusionImages(keras.callbacks.Callback):
     """Log the validation confusion matrix as a TensorBoard image every epoch.
 
-    One predict over the validation images and a small heatmap, drawn by the
-    same code as ``mnist-keras evaluate``.
+    The counts come from Keras' own validation pass (the model's compiled
+    ``metrics.ConfusionAccuracy``), so the image costs no extra predictions;
+    it is drawn with Pillow (``plots.confusion_image``). A model compiled
+    without that metric, or trained by the multi-worker loop (which does not
+    update compiled metrics), is predicted once more instead.
     """
 
     def __init__(self, log_dir: Path, images, labels, *, name: str) -> None:
@@ -225,16 +230,29 @@ class ConfusionImages(keras.callbacks.Callback):
             return
         import tensorflow as tf
 
-        from .evaluate import compute_metrics, predict_probabilities
-        from .plots import confusion_png_bytes
+        from .plots import confusion_image
 
-        metrics = compute_metrics(self.labels, predict_probabilities(self.model, self.images))
-        title = f"{self.name} · validation · epoch {epoch + 1} · accuracy {metrics['accuracy']:.2%}"
-        png = confusion_png_bytes(metrics["confusion_matrix"], title=title)
+        matrix = self.validation_confusion()
+        accuracy = np.trace(matrix) / max(matrix.sum(), 1)
+        title = f"{self.name} · validation · epoch {epoch + 1} · accuracy {accuracy:.2%}"
         self._writer = self._writer or tf.summary.create_file_writer(self.log_dir)
         with self._writer.as_default():
-            tf.summary.image(CONFUSION_TAG, tf.image.decode_png(png, channels=3)[None], step=epoch)
+            tf.summary.image(CONFUSION_TAG, confusion_image(matrix, title=title)[None], step=epoch)
         self._writer.flush()
+
+    def validation_confusion(self) -> np.ndarray:
+        """This epoch's validation confusion counts (rows true, columns predicted)."""
+        from .metrics import find_confusion
+
+        metric = find_confusion(self.model)
+        if metric is not None and metric.matrix.sum() == len(self.labels):  # filled by this epoch's validation pass
+            return metric.matrix
+        from sklearn.metrics import confusion_matrix
+
+        from .evaluate import predict_probabilities
+
+        predicted = predict_probabilities(self.model, self.images).argmax(axis=1)
+        return confusion_matrix(self.labels, predicted, labels=range(NUM_CLASSES))
 
     def on_train_end(self, logs=None):
         if self._writer is not None:

@@ -16,8 +16,9 @@ from keras import ops
 class SmoothedSparseCrossentropy(keras.losses.CategoricalCrossentropy):
     """``CategoricalCrossentropy(label_smoothing=...)`` that takes integer labels ``(B,)`` or ``(B, 1)``.
 
-    Registered as serializable so a checkpoint's compile config names a class
-    Keras can find; our own loaders use ``compile=False`` and never need it.
+    Registered as serializable so a compiled model's config names a class Keras
+    can find; model files are saved uncompiled (``artifacts.save_model``), so
+    loading them never needs it.
     """
 
     def call(self, y_true, y_pred):

@@ -261,7 +261,7 @@ def compile_model(
     beta_1: float = 0.9,
     beta_2: float = 0.999,
 ) -> None:
-    """Adam + sparse categorical cross-entropy (keywords: Keras 3's 3rd positional is loss_weights).
+    """Adam + sparse categorical cross-entropy + accuracy (keywords: Keras 3's 3rd positional is loss_weights).
 
     ``learning_rate`` is a float or a ``keras.optimizers.schedules.LearningRateSchedule``;
     ``jit_compile`` compiles the train/predict steps with XLA; ``label_smoothing``
@@ -271,11 +271,12 @@ def compile_model(
     import keras
 
     from .losses import classification_loss
+    from .metrics import ConfusionAccuracy
 
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2),
         loss=classification_loss(label_smoothing),
-        metrics=["accuracy"],
+        metrics=[ConfusionAccuracy()],  # "accuracy", plus the counts the confusion image is drawn from
         jit_compile=jit_compile,
     )
 

@@ -95,3 +95,31 @@ def test_a_file_that_is_not_a_zip_is_not_a_keras_model(tmp_path):
     junk = make_model_file(tmp_path / "junk.keras", b"hello")
     with pytest.raises(ModelFileError, match="a .keras file is a zip archive and this one is not"):
         resolve_model_path(junk)
+
+
+def test_saved_models_open_with_plain_keras_without_mnist_keras(tmp_path):
+    """model.keras holds the network and weights only: no optimizer, no loss or metric classes of ours."""
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    from mnist_keras.artifacts import save_model
+    from mnist_keras.models import build_model
+    from mnist_keras.train import compile_model
+
+    model = build_model("fast")
+    compile_model(model, 1e-3, label_smoothing=0.1)  # our loss and our metric in the compile config
+    model.fit(np.zeros((4, 28, 28, 1), "float32"), np.arange(4), epochs=1, verbose=0)  # builds the optimizer
+    save_model(model, tmp_path / "model.keras")
+    probe = (
+        "import sys, keras, numpy as np\n"
+        f"model = keras.saving.load_model({str(tmp_path / 'model.keras')!r})\n"
+        "assert 'mnist_keras' not in sys.modules and getattr(model, 'optimizer', None) is None\n"
+        "np.save(sys.argv[1], model.predict(np.ones((2, 28, 28, 1), 'float32'), verbose=0))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe, str(tmp_path / "out.npy")], capture_output=True, text=True,
+                            cwd=tmp_path, timeout=300)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    expected = model.predict(np.ones((2, 28, 28, 1), "float32"), verbose=0)
+    np.testing.assert_allclose(np.load(tmp_path / "out.npy"), expected, rtol=1e-6)
