@@ -76,7 +76,30 @@ def _plain(value):
     return value.item() if hasattr(value, "item") else value
 
 
-class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
+class ResumableState:
+    """Mixin for a callback whose state must survive ``--resume`` (listed in ``STATE``).
+
+    Placed before the Keras callback class, it restores the recorded state
+    right after that class's ``on_train_begin`` reset, and records the state
+    after its ``on_epoch_end`` decisions. Subclasses set ``self.states``
+    with :meth:`track_state` in ``__init__``.
+    """
+
+    STATE: tuple[str, ...] = ()
+
+    def track_state(self, state_file: Path | None, resume_epoch: int) -> None:
+        self.states = EpochStates(state_file, self.STATE, resume_epoch)
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        self.states.restore(self)
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch, logs)
+        self.states.record(self, epoch)
+
+
+class ResumableEarlyStopping(ResumableState, keras.callbacks.EarlyStopping):
     """Keras' EarlyStopping whose patience survives ``--resume``.
 
     ``restore_best_weights`` stays off: the best model is the checkpoint
@@ -88,18 +111,10 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
 
     def __init__(self, *, state_file: Path | None, resume_epoch: int = 0, **kwargs) -> None:
         super().__init__(restore_best_weights=False, **kwargs)
-        self.states = EpochStates(state_file, self.STATE, resume_epoch)
-
-    def on_train_begin(self, logs=None):
-        super().on_train_begin(logs)
-        self.states.restore(self)
-
-    def on_epoch_end(self, epoch, logs=None):
-        super().on_epoch_end(epoch, logs)
-        self.states.record(self, epoch)
+        self.track_state(state_file, resume_epoch)
 
 
-class ResumableReduceLROnPlateau(keras.callbacks.ReduceLROnPlateau):
+class ResumableReduceLROnPlateau(ResumableState, keras.callbacks.ReduceLROnPlateau):
     """Keras' ReduceLROnPlateau whose wait, best and cooldown survive ``--resume``.
 
     The learning rate itself is an optimizer variable, which BackupAndRestore restores.
@@ -109,18 +124,10 @@ class ResumableReduceLROnPlateau(keras.callbacks.ReduceLROnPlateau):
 
     def __init__(self, *, state_file: Path | None, resume_epoch: int = 0, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.states = EpochStates(state_file, self.STATE, resume_epoch)
-
-    def on_train_begin(self, logs=None):
-        super().on_train_begin(logs)
-        self.states.restore(self)
-
-    def on_epoch_end(self, epoch, logs=None):
-        super().on_epoch_end(epoch, logs)
-        self.states.record(self, epoch)
+        self.track_state(state_file, resume_epoch)
 
 
-class BestModelCheckpoint(keras.callbacks.Callback):
+class BestModelCheckpoint(ResumableState, keras.callbacks.Callback):
     """Save the model whenever ``monitor`` reaches a new minimum, atomically.
 
     Keras' ModelCheckpoint writes straight into the target, so a run killed
@@ -135,19 +142,19 @@ class BestModelCheckpoint(keras.callbacks.Callback):
     ) -> None:
         super().__init__()
         self.filepath, self.monitor = Path(filepath), monitor
-        self.states = EpochStates(state_file, self.STATE, resume_epoch)
+        self.track_state(state_file, resume_epoch)
         self.best = math.inf
 
     def on_train_begin(self, logs=None):
         self.best = math.inf
-        self.states.restore(self)
+        super().on_train_begin(logs)  # then the recorded best, when resuming
 
     def on_epoch_end(self, epoch, logs=None):
         current = (logs or {}).get(self.monitor)
         if current is not None and float(current) < self.best:  # NaN is never an improvement
             self.best = float(current)
             save_model(self.model, self.filepath)
-        self.states.record(self, epoch)
+        super().on_epoch_end(epoch, logs)  # records the state
 
 
 class RandomStateBackup(keras.callbacks.Callback):

@@ -168,8 +168,10 @@ def library_versions() -> dict[str, str]:
 
 
 def prepare_run_dir(config: FitConfig) -> tuple[FitConfig, Path]:
-    """Create (or, with ``resume``, reopen) the run folder; return the effective config.
+    """Check the run folder (or, with ``resume``, reopen it); return the effective config.
 
+    A new folder is only created once the data has loaded (:func:`_fit`), so
+    a missing or corrupt MNIST file leaves no empty run folder behind.
     Resuming reuses the saved ``config.json`` so the continued run trains
     exactly what was started; only ``verbose`` comes from the new call.
     """
@@ -186,7 +188,6 @@ def prepare_run_dir(config: FitConfig) -> tuple[FitConfig, Path]:
         raise MnistKerasError(
             f"{run_dir}: folder already holds files; pass --resume to continue that run or pick another --run-dir"
         )
-    run_dir.mkdir(parents=True, exist_ok=True)
     return dataclasses.replace(config, run_dir=str(run_dir)), run_dir
 
 
@@ -390,6 +391,7 @@ def _fit(config: FitConfig, strategy, task: Task, extra_callbacks: Sequence = ()
         )
     splits = make_splits(mnist, validation_size=config.validation_size, limit=config.limit, seed=config.seed)
     if not config.resume:
+        run_dir.mkdir(parents=True, exist_ok=True)
         write_config(config, run_dir, mnist, splits)
 
     steps = steps_per_epoch(config, len(splits.y_train))

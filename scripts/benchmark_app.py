@@ -42,8 +42,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "scripts"))  # benchmark_docs, also when imported by a test
 
-from mnist_keras import app  # noqa: E402 (after the sys.path line)
+from benchmark_docs import write_section  # noqa: E402 (after the sys.path lines)
+
+from mnist_keras import app  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -52,8 +55,7 @@ WAIT_MS = 60_000  # bound on any one wait; every wait is on a condition
 TARGET_MEDIAN_MS, TARGET_P95_MS = 150, 400  # issue 11: mouse-up to answer, int8 model
 QUIET_LOAD = 0.5  # 1-minute load average below which the machine counts as quiet (GUIDE.md)
 GRADIO_STAGES = ("request -> handler starts", "handler -> answer arrives", "answer -> on screen")
-SECTION_START = "<!-- benchmark_app: start -->"
-SECTION_END = "<!-- benchmark_app: end -->"
+SECTION = "benchmark_app"  # its markers in docs/BENCHMARKS.md
 STAGES = (
     ("pen-up -> request sent", "up", "sent"),
     ("request -> handler starts", "sent", "handler_start"),
@@ -286,7 +288,6 @@ def markdown(report: dict) -> str:
     quiet = "" if max(load["before"], load["after"]) < QUIET_LOAD else (
         " The machine was shared (load above 0.5): expect lower figures on a quiet one.")  # fmt: skip
     return "\n".join([
-        SECTION_START,
         "## Web page: mouse-up to answer",
         "",
         f"Measured by `{report['command']}` on {report['date']}: headless Chromium ({m['chromium']}) draws "
@@ -310,19 +311,7 @@ def markdown(report: dict) -> str:
         f"Gradio's own stages (request -> handler, handler -> answer, answer -> on screen) take {gradio_ms:.0f} ms "
         f"of the median; preprocessing and the model {s['all']['decode + preprocess']['median'] + s['all']['inference']['median']:.0f} ms. "
         "The 28x28 view is a second request (the image file), after the answer is on screen.",
-        SECTION_END,
     ])  # fmt: skip
-
-
-def write_section(path: Path, section: str) -> None:
-    """Replace this benchmark's section of ``path`` (between its markers), or append it."""
-    text = path.read_text() if path.exists() else "# Performance benchmarks\n"
-    if SECTION_START in text and SECTION_END in text:
-        head, rest = text.split(SECTION_START, 1)
-        text = head + section + rest.split(SECTION_END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    path.write_text(text)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -364,7 +353,7 @@ def main(argv: list[str] | None = None) -> int:
     section = markdown(report)
     print(section)
     if args.write:
-        write_section(Path(args.write), section)
+        write_section(Path(args.write), SECTION, section)
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=1))
     return 0

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import resource
 import statistics
 import subprocess
@@ -25,7 +24,11 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-SECTION = "Deterministic training"
+sys.path.insert(0, str(REPO / "scripts"))
+
+from benchmark_docs import write_section  # noqa: E402 (after the sys.path line)
+
+SECTION = "deterministic"  # its markers in docs/BENCHMARKS.md
 FULL = {"limit": 10_000, "epochs": 3, "rounds": 3, "model": "lamontagne"}
 QUICK = {"limit": 300, "epochs": 1, "rounds": 1, "model": "lamontagne"}
 
@@ -64,7 +67,7 @@ def markdown(result: dict, command: str) -> str:
     size, (plain, det) = result["size"], (result["medians"][False], result["medians"][True])
     load = ", ".join(f"{a[0]:.2f}" for a in result["load"])
     return "\n".join([
-        f"## {SECTION}",
+        "## Deterministic training",
         "",
         f"`{command}` ({time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, load average before/after: {load}).",
         f"The whole `mnist-keras fit --model {size['model']} --limit {size['limit']:,} --epochs {size['epochs']} "
@@ -84,15 +87,6 @@ def markdown(result: dict, command: str) -> str:
     ])  # fmt: skip
 
 
-def replace_section(path: Path, text: str) -> None:
-    """Put ``text`` in place of the ``## SECTION`` section of ``path`` (appended if absent)."""
-    old = path.read_text() if path.is_file() else "# Benchmarks\n"
-    pattern = re.compile(rf"^## {re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    new = pattern.sub(lambda _: text + "\n", old) if pattern.search(old) else old.rstrip("\n") + "\n\n" + text
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(new)
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a few hundred images, one round: checks it runs")
@@ -103,7 +97,7 @@ def main(argv: list[str] | None = None) -> None:
     command = "python scripts/benchmark_deterministic.py" + (" --quick" if args.quick else "")
     text = markdown(result, command)
     print(text)
-    replace_section(Path(args.output), text)
+    write_section(Path(args.output), SECTION, text)
 
 
 if __name__ == "__main__":

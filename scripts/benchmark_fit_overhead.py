@@ -15,7 +15,7 @@ validation pass and every end-of-epoch callback); the first epoch (tracing)
 is left out, the rest are pooled over rounds and the median taken. The fit
 variant also times every callback hook, so the table says where the extra
 seconds go. Results replace the "Per-epoch cost of fit" section of
-docs/BENCHMARKS.md.
+docs/BENCHMARKS.md (the rest of the file is kept).
 
     python scripts/benchmark_fit_overhead.py                 # lamontagne and fast, all images, 3 rounds
     python scripts/benchmark_fit_overhead.py --quick --output /tmp/b.md   # checks it runs
@@ -37,8 +37,11 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "scripts"))
 
-SECTION = "Per-epoch cost of fit"
+from benchmark_docs import write_section  # noqa: E402 (after the sys.path lines)
+
+SECTION = "fit-overhead"  # its markers in docs/BENCHMARKS.md
 FULL = {"models": {"lamontagne": 3, "fast": 3}, "limit": None, "rounds": 3}  # model -> epochs
 QUICK = {"models": {"lamontagne": 2}, "limit": 1000, "rounds": 1}
 HOOKS = ("on_epoch_begin", "on_epoch_end", "on_train_batch_begin", "on_train_batch_end", "on_test_begin", "on_test_end")
@@ -164,7 +167,7 @@ def markdown(result: dict, command: str) -> str:
     size = result["size"]
     images = f"{size['limit']:,}" if size["limit"] else "all"
     lines = [
-        f"## {SECTION}",
+        "## Per-epoch cost of fit",
         "",
         f"`{command}` ({result['when']}, {os.cpu_count()} cores; load average (1 min) before, between and after "
         f"the runs: {min(result['load']):.2f} to {max(result['load']):.2f}).",
@@ -188,17 +191,6 @@ def markdown(result: dict, command: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def replace_section(path: Path, text: str) -> None:
-    """Put ``text`` in place of the ``## SECTION`` section of ``path`` (appended if absent)."""
-    import re
-
-    old = path.read_text() if path.is_file() else "# Benchmarks\n"
-    pattern = re.compile(rf"^## {re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    new = pattern.sub(lambda _: text + "\n", old) if pattern.search(old) else old.rstrip("\n") + "\n\n" + text
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(new)
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="1,000 images, 2 epochs, one round: checks it runs")
@@ -216,7 +208,7 @@ def main(argv: list[str] | None = None) -> None:
     result = measure(QUICK if args.quick else FULL, args.data_dir)
     text = markdown(result, "python scripts/benchmark_fit_overhead.py" + (" --quick" if args.quick else ""))
     print(text)
-    replace_section(Path(args.output), text)
+    write_section(Path(args.output), SECTION, text)
     if not args.quick:  # every epoch's seconds, for a second look
         Path(args.output).with_name("fit_overhead.json").write_text(json.dumps(result, indent=1) + "\n")
 

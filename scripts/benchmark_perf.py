@@ -6,7 +6,7 @@ The CPU this runs on is usually shared, so every comparison is measured
 interleaved in one process (A, B, C, A, B, C, ...) and reported as medians and
 ratios; the load average before and after is recorded beside the figures.
 
-    python scripts/benchmark_perf.py                 # writes docs/BENCHMARKS.md + docs/benchmarks.json
+    python scripts/benchmark_perf.py                 # its sections of docs/BENCHMARKS.md + docs/benchmarks.json
     python scripts/benchmark_perf.py --quick --output /tmp/b.md   # a few hundred images: checks it runs
 """
 
@@ -27,9 +27,13 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "scripts"))
 
-from mnist_keras.data import load_mnist, make_splits  # noqa: E402 (after the sys.path line)
+from benchmark_docs import write_section  # noqa: E402 (after the sys.path lines)
 
+from mnist_keras.data import load_mnist, make_splits  # noqa: E402
+
+SECTION = "benchmark_perf"  # its markers in docs/BENCHMARKS.md
 EDGE_SCRIPT = "mnist_edge.py"  # scripts/<this> MODEL.tflite IMAGE, no TensorFlow
 BASELINE_BATCH = 128  # what a plain Keras MNIST tutorial uses
 FULL = {"images": 6_000, "rounds": 8, "latency_runs": 300, "batch_images": 1000, "fit_limit": None, "variants": True,
@@ -359,7 +363,6 @@ def markdown(report: dict) -> str:
     """docs/BENCHMARKS.md from the same numbers as benchmarks.json."""
     m, train, infer = report["machine"], report["training"], report["inference"]
     parts = [
-        "# Performance benchmarks",
         f"Measured by `{report['command']}` on {report['date']}.",
         (f"Machine: {m['cpu']}, {m['cores']} cores, {m['gpus']} GPUs, {m['platform']}; Python {m['python']}, "
         f"TensorFlow {m['tensorflow']}, Keras {m['keras']}. Load average (1 min) {report['load_before'][0]:.1f} "
@@ -440,7 +443,7 @@ def main(argv: list[str] | None = None) -> None:
     report["load_after"] = os.getloadavg()
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(markdown(report))
+    write_section(output, SECTION, markdown(report))
     output.with_name("benchmarks.json").write_text(json.dumps(report, indent=2) + "\n")
     print(markdown(report))
 

@@ -36,6 +36,9 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "scripts"))  # benchmark_docs, also when imported by a test
+
+from benchmark_docs import write_section  # noqa: E402 (after the sys.path lines)
 
 THRESHOLDS = (0.98, 0.99, 0.995, 0.996)
 KERAS_IO = "keras-io"  # the plain-script reference recipe
@@ -48,7 +51,7 @@ FULL = {"seeds": (1, 2, 3), "limit": None, "validation_size": None, "test_limit"
 # --quick: small enough that start-up (one TensorFlow import per run) dominates.
 QUICK = {"seeds": (1,), "limit": 1000, "validation_size": 500, "test_limit": 1000,
          "max_epochs": dict.fromkeys(MODELS, 1)}  # fmt: skip
-BEGIN, END = "<!-- time-to-accuracy:begin -->", "<!-- time-to-accuracy:end -->"
+SECTION = "time-to-accuracy"  # its markers in docs/BENCHMARKS.md
 
 
 # ------------------------------------------------------------------ worker
@@ -336,7 +339,6 @@ def markdown(report: dict, command: str, image: str) -> str:
     m, whole = report["machine"], report["summary"]["whole_process"]
     loads = [run["load_before"][0] for run in report["runs"]] + [run["load_after"][0] for run in report["runs"]]
     lines = [
-        BEGIN,
         "## Time to accuracy",
         "",
         f"Measured by `{command}` ({report['started']} to {report['finished']} UTC; {m['cores']} cores, "
@@ -395,20 +397,8 @@ def markdown(report: dict, command: str, image: str) -> str:
         f"![test accuracy against training seconds]({image})",
         "",
         "Per-run points (seconds, epochs, test accuracy) and load averages are in the JSON beside this file.",
-        END,
     ]
     return "\n".join(lines) + "\n"
-
-
-def write_section(output: Path, section: str) -> None:
-    """Replace the section between the markers in ``output`` (or append it), keeping the rest of the file."""
-    text = output.read_text() if output.exists() else "# Performance benchmarks\n"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + section.rstrip("\n") + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    output.write_text(text)
 
 
 def machine() -> dict:
@@ -475,7 +465,7 @@ def main(argv: list[str] | None = None) -> None:
     output.parent.mkdir(parents=True, exist_ok=True)
     output.with_name("tta.json").write_text(json.dumps(report, indent=2) + "\n")
     plot(report, output.with_name("tta.png"))
-    write_section(output, markdown(report, command, "tta.png"))
+    write_section(output, SECTION, markdown(report, command, "tta.png"))
     print(json.dumps(report["summary"], indent=2))
 
 

@@ -11,7 +11,10 @@ SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "benchmark_determinis
 
 def test_quick_benchmark_replaces_only_its_section(tmp_path, data_dir):
     output = tmp_path / "BENCHMARKS.md"
-    output.write_text("# Benchmarks\n\n## Deterministic training\n\nstale\n\n## Other\n\nkept\n")
+    output.write_text(
+        "# Benchmarks\n\n<!-- deterministic:begin -->\n## Deterministic training\n\nstale\n<!-- deterministic:end -->\n"
+        "\n## Other\n\nkept\n"
+    )
     cmd = [sys.executable, str(SCRIPT), "--quick", "--data-dir", str(data_dir), "--output", str(output)]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]

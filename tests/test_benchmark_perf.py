@@ -12,6 +12,8 @@ SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "benchmark_perf.py"
 
 def test_quick_benchmark_writes_both_reports(tmp_path, data_dir):
     output = tmp_path / "docs" / "BENCHMARKS.md"
+    output.parent.mkdir()
+    output.write_text("# Performance benchmarks\n\n<!-- other:begin -->\n## Web page\n\nkept\n<!-- other:end -->\n")
     cmd = [sys.executable, str(SCRIPT), "--quick", "--data-dir", str(data_dir), "--output", str(output)]
     result = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
@@ -27,3 +29,4 @@ def test_quick_benchmark_writes_both_reports(tmp_path, data_dir):
     for heading in ("Training throughput", "XLA", "Inference", "Start-up", "Peak memory"):
         assert heading in text
     assert "python scripts/benchmark_perf.py --quick" in text
+    assert text.startswith("# Performance benchmarks\n") and "## Web page\n\nkept" in text  # other sections stay

@@ -45,17 +45,6 @@ def test_quick_benchmark_runs_both_kinds_of_run_and_writes_its_section(tmp_path,
     assert "python scripts/benchmark_tta.py --quick" in text and "| imports |" in text
 
 
-def test_section_is_replaced_not_repeated(tmp_path):
-    benchmark = load_script()
-    output = tmp_path / "BENCHMARKS.md"
-    output.write_text("# Performance benchmarks\n\n## Inference\n")
-    for n in (1, 2):
-        benchmark.write_section(output, f"{benchmark.BEGIN}\n## Time to accuracy\n\nrun {n}\n{benchmark.END}\n")
-    text = output.read_text()
-    assert text.count("## Time to accuracy") == 1 and "run 2" in text and "run 1" not in text
-    assert text.startswith("# Performance benchmarks\n\n## Inference\n")
-
-
 def test_first_reached_and_medians_count_misses_as_slowest():
     benchmark = load_script()
     points = [(2.0, 0.5, 0.97), (4.0, 1.0, 0.991), (8.0, 2.0, 0.995)]

@@ -63,6 +63,15 @@ def test_bad_input_exits_2_with_one_line(tmp_path, monkeypatch, data_dir, junk_m
     assert result.exception is None or isinstance(result.exception, SystemExit)  # no traceback
 
 
+def test_missing_data_leaves_no_run_folder_behind(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "empty").mkdir()
+    result = CliRunner().invoke(cli, ["fit", "--data-dir", "empty", "--run-dir", "runs/new"])
+    assert result.exit_code == 2, result.output
+    assert "empty" in result.output and result.output.count("\n") == 1
+    assert not (tmp_path / "runs").exists()
+
+
 def test_a_failure_during_the_work_exits_1(tmp_path, monkeypatch, data_dir):
     """Every architecture of a comparison diverged: the options were fine, the work failed."""
     from test_compare import nan_weights_model
