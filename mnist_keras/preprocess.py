@@ -15,7 +15,10 @@ and big marks anywhere; specks, faint mud or haze (below 30 % of the ink peak,
 kept only as the rim of the digit's strokes) and thin lines across the whole
 image are dropped, and a line crossing the digit is cut where it leaves the digit
 (`_span_of_digit`).  Otherwise they widen the ink box, so the digit is shrunk and
-moved.  No deskewing: models trained on plain MNIST expect slanted digits as they are.
+moved.  A background that is light in some columns (rows) and dark in others (a
+photo showing the table beside the page, MNIST-C's stripes) is taken per column
+from the image's top and bottom edges, and ink is what differs from it either way.
+No deskewing: models trained on plain MNIST expect slanted digits as they are.
 
 One deliberate addition: hairline strokes (a pen line in a big photo) are widened
 to about MNIST's 2.5 px before the final shrink (`_thicken`), because a classifier
@@ -64,6 +67,8 @@ SEED_FRACTION = 0.3  # of the ink peak: fainter marks (mud, haze) join the digit
 PART_MARGIN = 0.3  # of the digit's longer side: separate strokes this near belong to the digit
 MIN_PART_SHARE = 0.05  # of the digit's ink: smaller marks outside its box are specks
 BIG_PART_SHARE = 0.25  # of the digit's ink: marks this big belong to it wherever they are
+SPLIT_SHARE = 0.2  # border pixels off the fitted plane: above this, try a split background
+SPLIT_CONTRAST = 128.0  # grey levels between the light and dark parts of a split background
 LINE_SPAN = 0.8  # of the image side: a thin mark this long crosses the image, not a digit
 LINE_WIDTH = 0.25  # of the image side: a line's runs (and mean thickness) are thinner
 LINE_EDGE = 0.08  # of the image side: a line across ends this near both edges
@@ -372,10 +377,46 @@ def _digit_parts(mask: np.ndarray) -> np.ndarray:
     return np.isin(labels, np.asarray(keep) + 1)
 
 
+def _border_misfit(gray: np.ndarray, background: np.ndarray) -> tuple[float, float]:
+    """(share of border pixels far off `background`, noise sigma of the rest)."""
+    ys, xs, vals = _border(gray)
+    resid = vals - background[ys, xs]
+    sigma = 1.4826 * float(np.median(np.abs(resid - np.median(resid))))
+    return float((np.abs(resid) > MIN_CONTRAST).mean()), sigma
+
+
+def _band_background(gray: np.ndarray, axis: int) -> np.ndarray:
+    """(H, W) background per column from the top and bottom bands (axis 0), or per row
+    from the left and right bands (axis 1)."""
+    width = max(1, min(gray.shape) // 32)
+    bands = np.concatenate([gray[:width], gray[-width:]]) if axis == 0 else np.concatenate(
+        [gray[:, :width], gray[:, -width:]], axis=1).T  # fmt: skip
+    profile = np.median(bands, axis=0)  # (W,) or (H,)
+    return np.broadcast_to(profile[np.newaxis, :] if axis == 0 else profile[:, np.newaxis], gray.shape)
+
+
+def _split_background(gray: np.ndarray) -> tuple[np.ndarray, float] | None:
+    """A background that is light in some columns (rows) and dark in others, or None.
+
+    MNIST-C's stripe inverts the outer columns; a photo may show the dark table beside
+    the page.  There the ink is whatever differs from its own column's background.
+    """
+    best = min((_band_background(gray, axis) for axis in (0, 1)), key=lambda bg: _border_misfit(gray, bg)[0])
+    misfit, sigma = _border_misfit(gray, best)
+    if misfit > SPLIT_SHARE / 2 or float(best.max() - best.min()) < SPLIT_CONTRAST:
+        return None
+    return best, sigma
+
+
 def _deviation(gray: np.ndarray) -> tuple[np.ndarray, float, float]:
     """(H, W) gray -> ((H, W) signed deviation from the background, digit side positive;
     ink level; noise sigma)."""
     background, sigma = _fit_background(gray)
+    split = _split_background(gray) if _border_misfit(gray, background)[0] > SPLIT_SHARE else None
+    if split is not None:
+        background, sigma = split
+        dev = np.abs(gray - background)  # light ink on the dark part, dark ink on the light part
+        return dev, max(INK_LEVEL, NOISE_SIGMAS * sigma), sigma
     dev = gray - background  # (H, W), signed
     level = max(INK_LEVEL, NOISE_SIGMAS * sigma)
     if dev[dev < -level].sum() < -dev[dev > level].sum():  # dark ink on light paper

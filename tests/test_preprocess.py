@@ -450,3 +450,15 @@ def test_separate_strokes_of_one_digit_are_kept():
     for img, (height, width) in ((four, (150, 122)), (dotted, (140, 16))):
         h, w = ink_box(to_mnist(img))
         assert abs(h / w - height / width) < 0.25 * height / width, (h, w)
+
+
+def test_a_partly_inverted_background_keeps_the_digit():
+    clean = small_seven()
+    striped = clean.copy()
+    striped[:, :7] = 255 - striped[:, :7]  # MNIST-C's stripe: the outer columns inverted
+    striped[:, 21:] = 255 - striped[:, 21:]
+    assert mad(to_mnist(striped), to_mnist(clean)) < 3.0
+    photo = np.asarray(draw_digit("7", size=(400, 300), box=(200, 60, 320, 240), mode="L")).copy()
+    reference = to_mnist(photo)
+    photo[:, :120] = 40  # the dark table beside the page
+    assert mad(to_mnist(photo), reference) < 3.0
