@@ -95,7 +95,8 @@ STROKE_WIDTH = 2.5  # px in the 20 px box: MNIST's median is ~2.7, 1st percentil
 MIN_CONTRAST = 24.0  # ink peak (grey levels) below this means "no digit"
 MIN_INK_PIXELS = 4  # fewer ink pixels than this is dust, not a digit
 MAX_WORK_SIDE = 1024  # big photos are reduced first: same result, far less memory
-SPECK_SHARE = 0.1  # more isolated ink pixels than this share: salt noise, median-filtered first
+SPECK_SHARE = 0.05  # more isolated ink pixels than this share of the ink ...
+SPECK_DENSITY = 0.005  # ... and of the image: salt noise, median-filtered first
 SEED_FRACTION = 0.3  # of the ink peak: fainter marks (mud, haze) join the digit only as its rim
 PART_MARGIN = 0.3  # of the digit's longer side: separate strokes this near belong to the digit
 MIN_PART_SHARE = 0.05  # of the digit's ink: smaller marks outside its box are specks
@@ -316,10 +317,15 @@ def _median3(a: np.ndarray) -> np.ndarray:
     return np.partition(_shifts(a), 4, axis=0)[4]
 
 
-def _isolated_share(mask: np.ndarray) -> float:
-    """Share of the mask's pixels that have no 8-neighbour in the mask (salt noise)."""
+def _salty(mask: np.ndarray) -> bool:
+    """Whether many of the ink pixels are isolated specks (salt noise), in share and in number.
+
+    The number matters too: a faint photo whose threshold leaves a few scattered
+    dark pixels is not salty, and a median filter would blur its digit away.
+    """
     neighbours = _shifts(np.pad(mask, 1)).sum(axis=0)[1:-1, 1:-1] - mask  # (H, W)
-    return float((mask & (neighbours == 0)).sum()) / max(1, int(mask.sum()))
+    specks = int((mask & (neighbours == 0)).sum())
+    return specks > SPECK_SHARE * int(mask.sum()) and specks > SPECK_DENSITY * mask.size
 
 
 def _label(mask: np.ndarray) -> np.ndarray:
@@ -436,8 +442,10 @@ def _split_background(gray: np.ndarray) -> tuple[np.ndarray, float] | None:
     """
     best = min((_band_background(gray, axis) for axis in (0, 1)), key=lambda bg: _border_misfit(gray, bg)[0])
     misfit, sigma = _border_misfit(gray, best)
-    if misfit > SPLIT_SHARE / 2 or float(best.max() - best.min()) < SPLIT_CONTRAST:
-        return None
+    low, high = float(best.min()), float(best.max())
+    between = (best > low + 0.25 * (high - low)) & (best < high - 0.25 * (high - low))
+    if misfit > SPLIT_SHARE / 2 or high - low < SPLIT_CONTRAST or between.mean() > SPLIT_SHARE / 2:
+        return None  # no split, or a gradual one (a shadow, light falling off): the plane is better
     return best, sigma
 
 
@@ -517,7 +525,7 @@ def _ink(gray: np.ndarray, name: str) -> np.ndarray:
     (`_digit_parts`) are kept, so specks, mud and crossing lines do not widen its box.
     """
     dev, level, sigma = _deviation(gray)
-    if _isolated_share(dev > level) > SPECK_SHARE:
+    if _salty(dev > level):
         dev, level, sigma = _deviation(_median3(gray))
     ink = dev > level
     peak = float(np.percentile(dev[ink], 99)) if ink.sum() >= MIN_INK_PIXELS else 0.0
