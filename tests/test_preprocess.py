@@ -390,3 +390,75 @@ def test_unsupported_sources():
         to_mnist(np.zeros((4, 4, 5), np.uint8))
     with pytest.raises(TypeError, match="unsupported image source type int"):
         to_mnist(123)
+
+
+# ---------------------------------------------------------------- stray ink
+
+
+def small_seven() -> np.ndarray:
+    """A 28x28 light-on-black 7 with MNIST-like 3 px strokes in a 20 px box."""
+    return np.asarray(draw_digit("7", size=(28, 28), box=(6, 4, 20, 24), ink=255, paper=0, mode="L"))
+
+
+def assert_same_digit(out: np.ndarray, reference: np.ndarray) -> None:
+    """Same ink box (within 1 px) and centre of mass (within 1 px) as the clean digit's."""
+    assert np.abs(np.subtract(ink_box(out), ink_box(reference))).max() <= 1, (ink_box(out), ink_box(reference))
+    assert np.abs(np.subtract(centre_of_mass(out), centre_of_mass(reference))).max() <= 1.0
+
+
+def test_salt_and_pepper_noise_does_not_move_or_shrink_the_digit():
+    clean = small_seven()
+    rng = np.random.default_rng(0)
+    noisy = clean.copy()
+    flipped = rng.random(clean.shape) < 0.17  # MNIST-C impulse noise, severity 4
+    noisy[flipped] = np.where(rng.random(clean.shape) < 0.5, 255, 0)[flipped]
+    out, reference = to_mnist(noisy), to_mnist(clean)
+    assert_same_digit(out, reference)
+    assert np.corrcoef(out.ravel(), reference.ravel())[0, 1] > 0.9
+
+
+@pytest.mark.parametrize("dashed", [False, True])
+def test_a_line_across_the_image_is_not_part_of_the_digit(dashed, reference_seven):
+    img = draw_digit("7", size=(400, 400), box=(140, 60, 260, 340), mode="L")
+    line = Image.new("L", img.size, 255)
+    ImageDraw.Draw(line).line([(0, 330), (399, 250)], fill=0, width=12)  # crosses the 7's stem
+    if dashed:  # MNIST-C's dotted line: dashes as separate marks
+        stripes = np.arange(400) // 16 % 2 == 0
+        line = Image.fromarray(np.where(stripes[np.newaxis, :], 255, np.asarray(line)).astype(np.uint8))
+    crossed = np.minimum(np.asarray(img), np.asarray(line))
+    out = to_mnist(crossed)
+    assert_same_digit(out, to_mnist(img))
+
+
+def test_far_specks_and_faint_mud_are_ignored():
+    img = np.asarray(draw_digit("1", size=(200, 200), box=(80, 40, 120, 160), mode="L")).copy()
+    reference = to_mnist(img)
+    img[10:14, 10:14] = 0  # pen specks in the corners
+    img[185:188, 180:184] = 0
+    img[150:190, 20:60] = 190  # a faint grey smudge (a sixth of the ink's contrast)
+    assert_same_digit(to_mnist(img), reference)
+
+
+def test_separate_strokes_of_one_digit_are_kept():
+    four = Image.new("L", (200, 200), 255)
+    pen = ImageDraw.Draw(four)
+    pen.line([(60, 30), (40, 120), (150, 120)], fill=0, width=12)  # the open 4's left stroke and bar
+    pen.line([(125, 60), (125, 180)], fill=0, width=12)  # its stem, drawn with a gap above the bar
+    dotted = Image.new("L", (200, 200), 255)
+    ImageDraw.Draw(dotted).line([(100, 80), (100, 180)], fill=0, width=14)  # an i-like stroke ...
+    ImageDraw.Draw(dotted).ellipse([92, 40, 108, 56], fill=0)  # ... and its dot, 24 px above
+    for img, (height, width) in ((four, (150, 122)), (dotted, (140, 16))):
+        h, w = ink_box(to_mnist(img))
+        assert abs(h / w - height / width) < 0.25 * height / width, (h, w)
+
+
+def test_a_partly_inverted_background_keeps_the_digit():
+    clean = small_seven()
+    striped = clean.copy()
+    striped[:, :7] = 255 - striped[:, :7]  # MNIST-C's stripe: the outer columns inverted
+    striped[:, 21:] = 255 - striped[:, 21:]
+    assert mad(to_mnist(striped), to_mnist(clean)) < 3.0
+    photo = np.asarray(draw_digit("7", size=(400, 300), box=(200, 60, 320, 240), mode="L")).copy()
+    reference = to_mnist(photo)
+    photo[:, :120] = 40  # the dark table beside the page
+    assert mad(to_mnist(photo), reference) < 3.0
