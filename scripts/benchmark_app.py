@@ -195,11 +195,27 @@ def clear(page, use_bin: bool) -> None:
     page.locator("#status").filter(has_text=app.HELLO).wait_for(timeout=WAIT_MS)
 
 
+def wait_for_answer(page, digit: int) -> None:
+    """Wait until the page reads the drawing; otherwise fail saying what the page showed instead."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    status = page.locator("#status")
+    try:
+        status.filter(has_text="The model reads a").wait_for(timeout=WAIT_MS)
+    except PlaywrightTimeout:
+        shot = Path(tempfile.gettempdir()) / f"benchmark_app-no-answer-{os.getpid()}.png"
+        page.screenshot(path=str(shot))
+        raise RuntimeError(
+            f"no answer to a drawn {digit} within {WAIT_MS / 1000:.0f} s: the page says "
+            f"{status.inner_text(timeout=WAIT_MS)!r} (screenshot: {shot})"
+        ) from None
+
+
 def one_drawing(page, clock: ServerClock, digit: int) -> dict[str, float]:
     """Draw, wait for the answer and the 28x28 view; the drawing's timestamps and stage times (ms)."""
     page.evaluate("() => { window.__bench = {}; }")
     draw(page, STROKES[digit])
-    page.locator("#status").filter(has_text="The model reads a").wait_for(timeout=WAIT_MS)
+    wait_for_answer(page, digit)
     page.wait_for_function("() => 'view' in window.__bench && 'arrived' in window.__bench", timeout=WAIT_MS)
     t = {**page.evaluate("() => window.__bench"), **clock.last_drawing()}
     handler = t["handler_end"] - t["handler_start"]

@@ -2,7 +2,7 @@
 """Regenerate the package modules embedded in scripts/mnist_edge.py (or check they are current).
 
 The edge script is one file a user copies to a Raspberry Pi, so it carries
-verbatim copies of ``mnist_keras/{preprocess,litert,classify}.py`` between
+verbatim copies of ``mnist_keras/{marks,preprocess,litert,classify}.py`` between
 ``# ---- BEGIN/END EMBEDDED ...`` markers. Run this after editing any of them:
 
     python scripts/build_edge_script.py           # rewrite the embedded blocks
@@ -18,7 +18,7 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = REPO_ROOT / "scripts" / "mnist_edge.py"
-EMBEDDED_MODULES = ("preprocess", "litert", "classify")  # in import order
+EMBEDDED_MODULES = ("marks", "preprocess", "litert", "classify")  # in import order
 BLOCK = re.compile(
     r"(# ---- BEGIN EMBEDDED mnist_keras/(?P<name>\w+)\.py ----\n_SOURCES\[\"(?P=name)\"\] = r'''\n)"
     r"(?P<body>.*?)"

@@ -24,6 +24,7 @@ from mnist_keras.errors import MnistKerasError, ModelFileError
 MODULES = (
     "__init__.py",
     "errors.py",
+    "marks.py",
     "preprocess.py",
     "litert.py",
     "predict.py",

@@ -111,7 +111,7 @@ def test_embedded_modules_are_the_package_files_byte_for_byte():
     builder = runpy.run_path(str(REPO_ROOT / "scripts" / "build_edge_script.py"))
     text = SCRIPT.read_text(encoding="utf-8")
     blocks = builder["embedded_blocks"](text)
-    assert list(blocks) == ["preprocess", "litert", "classify"]
+    assert list(blocks) == ["marks", "preprocess", "litert", "classify"]
     for name, body in blocks.items():
         assert body == (REPO_ROOT / "mnist_keras" / f"{name}.py").read_text(encoding="utf-8"), (
             f"scripts/mnist_edge.py embeds an old mnist_keras/{name}.py: run python scripts/build_edge_script.py"
