@@ -3,8 +3,8 @@
 A photo, scan or drawing comes out of ``to_mnist`` as light ink on black, its
 ink box scaled to 20 px and centred by mass, its ink peak lifted to 255. What
 still varies is the handwriting's shape (slant, rotation, wobble), the pen
-(thin, thick, blurred, blocky from a low-resolution source), the ink's grey
-profile, and sensor noise. :func:`random_robust` draws each of those per image;
+(thin, thick, hollow, blurred, blocky from a low-resolution source), the ink's
+grey profile, and sensor noise. :func:`random_robust` draws each of those per image;
 every draw is a stateless function of the batch seed, so an epoch's batches are
 the same whether the run was resumed or not (see ``data.make_dataset``).
 
@@ -33,6 +33,7 @@ MAX_ELASTIC_PX = 2.5
 
 # Pen and image quality: share of images affected, and strengths.
 ERODE_SHARE, DILATE_SHARE, THICK_SHARE = 0.12, 0.15, 0.15  # 2x2 erosion, 2x2 and 3x3 dilation
+OUTLINE_SHARE = 0.06  # hollow strokes: edge maps (the suite's canny_edges), outline fonts
 BLUR_SHARE, BLUR_SIGMA_PX = 0.25, (0.4, 1.3)
 BLOCKY_SHARE, BLOCKY_SIDES_PX = 0.12, (7, 15)  # down to this many pixels and back up: low resolution
 GAMMA_SHARE, MAX_LOG_GAMMA = 0.3, 0.7  # ink profile x -> x ** gamma, gamma in exp(+-MAX_LOG_GAMMA)
@@ -40,12 +41,13 @@ NOISE_SHARE, MAX_NOISE_SIGMA = 0.25, 20.0  # grey levels
 
 
 def random_robust(images, seed):
-    """The whole policy: random geometry, then pen, blur, resolution, ink profile and noise."""
+    """The whole policy: random geometry, then pen, outline, blur, resolution, ink profile and noise."""
     import tensorflow as tf
 
-    seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), num=6)
+    seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), num=7)
     images = random_warp(images, seeds[0])
     images = random_stroke_width(images, seeds[1])
+    images = random_outline(images, seeds[6])
     images = random_blur(images, seeds[2])
     images = random_blocky(images, seeds[3])
     images = renormalise(images)  # as to_mnist does: a faded or thinned peak goes back to 255
@@ -150,6 +152,21 @@ def random_stroke_width(images, seed):
     out = tf.where((pick >= ERODE_SHARE) & (pick < ERODE_SHARE + DILATE_SHARE), dilate(images, 2), out)
     thick = (pick >= ERODE_SHARE + DILATE_SHARE) & (pick < ERODE_SHARE + DILATE_SHARE + THICK_SHARE)
     return tf.where(thick, dilate(images, 3), out)
+
+
+def outline(images):
+    """Only the edges of each stroke: 1 px lines on both sides, where a 3x3 dilation adds ink, at 255."""
+    import tensorflow as tf
+
+    ink = tf.cast(images > 127.5, tf.float32)
+    return (dilate(ink, 3) - ink) * 255.0
+
+
+def random_outline(images, seed):
+    """Hollow strokes for some images: what an edge detector or an outline font gives."""
+    import tensorflow as tf
+
+    return tf.where(_choose(seed, tf.shape(images)[0], OUTLINE_SHARE), outline(images), images)
 
 
 def gaussian_blur(images, sigma):

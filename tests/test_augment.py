@@ -33,6 +33,7 @@ def _run(fn, images, seed=SEED, **kwargs):
 RANDOM_EFFECTS = [
     augment.random_warp,
     augment.random_stroke_width,
+    augment.random_outline,
     augment.random_blur,
     augment.random_blocky,
     augment.random_gamma,
@@ -86,6 +87,17 @@ def test_dilation_adds_ink_erosion_removes_it_size_one_changes_nothing():
     np.testing.assert_array_equal(
         augment.dilate(images, 3).numpy(), tf.nn.max_pool2d(images, 3, 1, "SAME").numpy()
     )  # the same as Keras' own max-pooling
+
+
+def test_outline_keeps_the_edges_of_strokes_only():
+    import tensorflow as tf
+
+    images = np.zeros((1, 28, 28, 1), np.float32)
+    images[0, 8:20, 12:15] = 255  # a 3 px bar
+    out = augment.outline(tf.constant(images)).numpy()[0, ..., 0]
+    assert out[8:20, 12:15].max() == 0  # the stroke itself is hollow
+    assert (out[10:18, 11] == 255).all() and (out[10:18, 15] == 255).all()  # a line on each side
+    assert set(np.unique(out)) == {0.0, 255.0}
 
 
 def test_blur_spreads_ink_and_keeps_its_mass():
