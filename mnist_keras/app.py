@@ -43,14 +43,18 @@ HELLO = "Draw a digit (0-9) in the box, or upload a photo of one."
 
 # ------------------------------------------------------------------ model
 
+RECOMMENDED_MODEL = "robust"  # the architecture to deploy (models.py): trained for photos and printed digits
+
 
 def default_model(root: str | os.PathLike = ".") -> Path:
     """The best model under ``root``, in this order:
 
     1. ``saved_models/best.keras``;
-    2. the newest ``tflite/*int8.tflite``, then the newest ``tflite/*float32.tflite``
+    2. the recommended ``robust`` model, trained for real inputs:
+       ``tflite/robust_int8.tflite``, else ``saved_models/robust.keras``;
+    3. the newest ``tflite/*int8.tflite``, then the newest ``tflite/*float32.tflite``
        (small and fast, run by LiteRT without TensorFlow);
-    3. the newest ``saved_models/*.keras``.
+    4. the newest ``saved_models/*.keras``.
 
     Raises:
         ModelFileError: none of these exists.
@@ -59,7 +63,8 @@ def default_model(root: str | os.PathLike = ".") -> Path:
     best = root / "saved_models" / "best.keras"
     if best.is_file():
         return best
-    for pattern in ("tflite/*int8.tflite", "tflite/*float32.tflite", "saved_models/*.keras"):
+    for pattern in (f"tflite/{RECOMMENDED_MODEL}_int8.tflite", f"saved_models/{RECOMMENDED_MODEL}.keras",
+                    "tflite/*int8.tflite", "tflite/*float32.tflite", "saved_models/*.keras"):  # fmt: skip
         found = sorted(root.glob(pattern), key=lambda p: p.stat().st_mtime)
         if found:
             return found[-1]

@@ -25,6 +25,7 @@ import click
 from . import __version__
 from .app import DEFAULT_HOST, DEFAULT_PORT
 from .compare import CompareConfig
+from .data import AUGMENT_POLICIES
 from .distribute import STRATEGIES
 from .errors import MnistKerasError, TrainingError
 from .evaluate import DEFAULT_BATCH_SIZE as DEFAULT_EVAL_BATCH_SIZE
@@ -106,8 +107,10 @@ FIT = FitConfig()  # the defaults, read by the options below
               help=f"Global batch size (split across replicas and workers). {ARCH_DEFAULT}")  # fmt: skip
 @click.option("--learning-rate", type=float, default=None,
               help=f"Initial Adam learning rate. {ARCH_DEFAULT}")  # fmt: skip
-@click.option("--augment/--no-augment", default=None,
-              help=f"Random shifts, rotations and zoom of training batches. {ARCH_DEFAULT}")  # fmt: skip
+@click.option("--augment", type=click.Choice(AUGMENT_POLICIES), is_flag=False, flag_value="affine", default=None,
+              help="Augmentation of training batches: affine = random shifts, rotations and zoom (a bare --augment); "
+                   f"robust = affine and elastic warps, pen width, blur, low resolution, ink profile, noise. {ARCH_DEFAULT}")  # fmt: skip
+@click.option("--no-augment", is_flag=True, help="Same as --augment none.")
 @click.option("--lr-schedule", type=click.Choice(LR_SCHEDULES), default=None,
               help=f"plateau: halve the LR when validation loss stalls; cosine: decay over all epochs. {ARCH_DEFAULT}")  # fmt: skip
 @click.option(
@@ -147,8 +150,10 @@ FIT = FitConfig()  # the defaults, read by the options below
 @click.option("--jit-compile/--no-jit-compile", default=FIT.jit_compile,
               help="Compile the training step with XLA (measured per architecture in docs/BENCHMARKS.md).")  # fmt: skip
 @click.option("--quiet", is_flag=True, help="No progress output.")
-def fit(quiet: bool, no_eval: bool, **options) -> None:
+def fit(quiet: bool, no_eval: bool, no_augment: bool, **options) -> None:
     """Train a model; the run folder gets model.keras, config.json, history.csv, TensorBoard logs and eval/."""
+    if no_augment:
+        options["augment"] = "none"
     _start_tensorflow()
     from .artifacts import best_row, read_history
     from .train import fit as run_fit
@@ -213,7 +218,7 @@ def list_models() -> None:
         aliases = f" (alias: {', '.join(arch.aliases)})" if arch.aliases else ""
         click.echo(
             f"{arch.name:<18} {arch.build().count_params():>9,}  {arch.epochs:>6} {arch.batch_size:>5} "
-            f"{arch.learning_rate:>7g} {arch.lr_schedule:<8} {'yes' if arch.augment else 'no':<7}  {arch.description}{aliases}"
+            f"{arch.learning_rate:>7g} {arch.lr_schedule:<8} {arch.augment:<7}  {arch.description}{aliases}"
         )
 
 
@@ -336,7 +341,8 @@ def predict_command(
 
 @cli.command()
 @click.option("--model", "model", type=click.Path(dir_okay=False), default=None,
-              help="A .tflite or .keras model. Default: saved_models/best.keras, else the newest tflite/*int8.tflite, "
+              help="A .tflite or .keras model. Default: saved_models/best.keras, else the robust model "
+                   "(tflite/robust_int8.tflite, saved_models/robust.keras), else the newest tflite/*int8.tflite, "
                    "else tflite/*float32.tflite, else the newest saved_models/*.keras.")  # fmt: skip
 @click.option("--host", default=DEFAULT_HOST, help="Address to listen on (0.0.0.0 opens it to your network).")
 @click.option("--port", type=click.IntRange(1, 65535), default=DEFAULT_PORT, help="Port to listen on.")

@@ -298,7 +298,7 @@ def make_dataset(
     *,
     batch_size: int,
     shuffle: bool = False,
-    augment: bool = False,
+    augment: bool | str = False,
     seed: int = 0,
     first_epoch: int = 0,
     parallel_maps: bool = True,
@@ -312,7 +312,8 @@ def make_dataset(
     per epoch. Epoch ``e``'s order and its augmentation are stateless
     functions of ``(seed, e)`` alone, so a run resumed at epoch ``e`` sees
     exactly the batches the uninterrupted run would have seen. ``augment``
-    applies :func:`random_affine` in the pipeline rather than the model, so
+    names a policy of :data:`AUGMENT_POLICIES` (True means ``"affine"``,
+    False ``"none"``), applied in the pipeline rather than the model, so
     saved and exported models carry no augmentation layers. Turn
     ``parallel_maps`` off under TensorFlow's op determinism: tf.data then runs
     maps one at a time anyway, and rewriting a parallel one logs a spurious
@@ -321,12 +322,13 @@ def make_dataset(
     import tensorflow as tf
 
     parallel = tf.data.AUTOTUNE if parallel_maps else None
+    augmentation = AUGMENTATIONS[augment_policy(augment)]
     if not shuffle:
         ds = tf.data.Dataset.from_tensor_slices((images[..., None], labels.astype(np.int32))).batch(batch_size)
         ds = ds.map(lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=parallel)
-        if augment:
+        if augmentation is not None:
             ds = ds.enumerate().map(
-                lambda i, batch: (random_affine(batch[0], tf.stack([tf.cast(seed, tf.int64), i])), batch[1]),
+                lambda i, batch: (augmentation(batch[0], tf.stack([tf.cast(seed, tf.int64), i])), batch[1]),
                 num_parallel_calls=parallel,
             )
         return ds.prefetch(tf.data.AUTOTUNE)
@@ -342,7 +344,7 @@ def make_dataset(
 
     def load(idx, batch_seed):
         images_batch = tf.cast(tf.gather(x, idx), tf.float32)
-        return (random_affine(images_batch, batch_seed) if augment else images_batch), tf.gather(y, idx)
+        return (augmentation(images_batch, batch_seed) if augmentation else images_batch), tf.gather(y, idx)
 
     ds = tf.data.Dataset.counter(first_epoch).flat_map(one_epoch)
     return ds.map(load, num_parallel_calls=parallel).prefetch(tf.data.AUTOTUNE)
@@ -381,3 +383,31 @@ def random_affine(images, seed):
         interpolation="BILINEAR",
         fill_mode="CONSTANT",
     )
+
+
+# Augmentation policies by name: "affine" is random_affine (handwriting's own
+# variation); "robust" adds what real inputs look like after preprocess.to_mnist
+# (see augment.py). Older config.json files hold a bool: True is "affine".
+AUGMENT_POLICIES = ("none", "affine", "robust")
+
+
+def augment_policy(augment: bool | str | None) -> str:
+    """The policy name for an ``augment`` setting (a name, or an old-style bool).
+
+    Raises:
+        ValueError: an unknown name; the message lists the known ones.
+    """
+    if isinstance(augment, bool) or augment is None:
+        return "affine" if augment else "none"
+    if augment not in AUGMENT_POLICIES:
+        raise ValueError(f"unknown augmentation {augment!r}; known: {', '.join(AUGMENT_POLICIES)}")
+    return augment
+
+
+def _robust(images, seed):
+    from .augment import random_robust
+
+    return random_robust(images, seed)
+
+
+AUGMENTATIONS = {"none": None, "affine": random_affine, "robust": _robust}

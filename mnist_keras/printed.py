@@ -17,6 +17,7 @@ with a little sensor noise; ``preprocess.to_mnist`` does the rest, as for a phot
 from __future__ import annotations
 
 import functools
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -128,3 +129,22 @@ def render_digits(labels: Sequence[int], fonts: Sequence[tuple[Font, Path]],
         images.append(render_digit(int(digit), path, rng))
         names.append(font.name)
     return images, names
+
+
+TRAINING_STREAM = "printed-training"  # its own random stream: never the suite's images
+
+
+def training_digits(count: int, *, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``count`` digits printed in the training fonts, through ``preprocess.to_mnist`` like user inputs.
+
+    Labels are balanced (``count // 10`` of each digit, the rest spread) and
+    shuffled; fonts are cycled. The same ``(count, seed)`` gives the same
+    digits. Returns ``(count, 28, 28)`` uint8 images and ``(count,)`` uint8 labels.
+    """
+    from .preprocess import to_mnist
+
+    fonts, _ = available_fonts(held_out=False)
+    rng = np.random.default_rng([seed, zlib.crc32(TRAINING_STREAM.encode())])
+    labels = rng.permutation(np.arange(count) % 10).astype(np.uint8)
+    images, _ = render_digits(labels, fonts, rng)
+    return np.stack([to_mnist(image) for image in images]).reshape(count, 28, 28), labels

@@ -27,6 +27,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from . import __version__
 from .artifacts import (
     CONFIG_FILENAME,
@@ -40,7 +42,17 @@ from .artifacts import (
     trim_history,
     write_json,
 )
-from .data import DEFAULT_VALIDATION_SIZE, TRAIN_SIZE, Splits, class_counts, load_mnist, make_dataset, make_splits
+from .data import (
+    AUGMENT_POLICIES,
+    DEFAULT_VALIDATION_SIZE,
+    TRAIN_SIZE,
+    Splits,
+    augment_policy,
+    class_counts,
+    load_mnist,
+    make_dataset,
+    make_splits,
+)
 from .distribute import STRATEGIES, Task
 from .errors import MnistKerasError, TrainingError
 
@@ -51,6 +63,10 @@ COSINE_FINAL_FRACTION = 0.01
 # "auto": publish runs on all the data, if at least as good as the published model;
 # "always": publish, replacing whatever is there; "never": keep the model in the run folder only.
 PUBLISH_CHOICES = ("auto", "always", "never")
+# Recipe fields whose 0, False or "none" is a real choice, not "unset".
+RECIPE_FIELDS_KEPT_WHEN_FALSY = (
+    "augment", "printed_fraction", "warmup_fraction", "label_smoothing", "adam_beta_1", "adam_beta_2",
+)  # fmt: skip
 # With a warm-up (``warmup_fraction`` > 0) the LR starts at this fraction of its peak.
 WARMUP_START_FRACTION = 0.1
 
@@ -61,8 +77,9 @@ class FitConfig:
 
     The field defaults are the only place a default is written: the CLI
     reads them. ``None`` for ``epochs``, ``batch_size``, ``learning_rate``,
-    ``augment``, ``lr_schedule``, ``warmup_fraction``, ``label_smoothing``
-    and the Adam betas means "the architecture's own default" (see
+    ``augment`` (a policy name; old bools are read as "affine"/"none"),
+    ``printed_fraction``, ``lr_schedule``, ``warmup_fraction``,
+    ``label_smoothing`` and the Adam betas means "the architecture's own default" (see
     ``models.Architecture``); :func:`fit` fills them in before saving, so
     ``config.json`` always holds real values. ``publish`` decides whether
     the best model is copied to ``saved_models_dir`` (see ``PUBLISH_CHOICES``).
@@ -72,7 +89,8 @@ class FitConfig:
     epochs: int | None = None
     batch_size: int | None = None
     learning_rate: float | None = None
-    augment: bool | None = None
+    augment: str | None = None  # a data.AUGMENT_POLICIES name
+    printed_fraction: float | None = None
     lr_schedule: str | None = None
     warmup_fraction: float | None = None
     label_smoothing: float | None = None
@@ -97,6 +115,8 @@ class FitConfig:
     def __post_init__(self) -> None:
         if isinstance(self.publish, bool):  # older config.json files and compare's publish=False
             self.publish = "auto" if self.publish else "never"
+        if isinstance(self.augment, bool):  # older config.json files: True was the affine policy
+            self.augment = augment_policy(self.augment)
 
     def validate(self) -> None:
         """Reject impossible settings before any work is done."""
@@ -109,6 +129,8 @@ class FitConfig:
             (self.limit is None or self.limit >= 10, f"--limit must be at least 10, got {self.limit}"),
             (self.warmup_fraction is None or 0 <= self.warmup_fraction < 1, f"warmup fraction must be in [0, 1), got {self.warmup_fraction}"),
             (self.label_smoothing is None or 0 <= self.label_smoothing < 1, f"label smoothing must be in [0, 1), got {self.label_smoothing}"),
+            (self.augment in (None, *AUGMENT_POLICIES), f"--augment must be one of {', '.join(AUGMENT_POLICIES)}, got {self.augment!r}"),
+            (self.printed_fraction is None or 0 <= self.printed_fraction <= 1, f"printed fraction must be in [0, 1], got {self.printed_fraction}"),
             (self.lr_schedule in (None, *LR_SCHEDULES), f"--lr-schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule}"),
             (self.publish in PUBLISH_CHOICES, f"--publish must be one of {', '.join(PUBLISH_CHOICES)}, got {self.publish!r}"),
             (self.strategy in STRATEGIES, f"--strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}"),
@@ -132,11 +154,10 @@ class FitConfig:
             epochs=self.epochs or arch.epochs,
             batch_size=self.batch_size or arch.batch_size,
             learning_rate=self.learning_rate or arch.learning_rate,
-            augment=arch.augment if self.augment is None else self.augment,
             lr_schedule=self.lr_schedule or arch.lr_schedule,
             **{
                 name: getattr(arch, name) if getattr(self, name) is None else getattr(self, name)
-                for name in ("warmup_fraction", "label_smoothing", "adam_beta_1", "adam_beta_2")
+                for name in RECIPE_FIELDS_KEPT_WHEN_FALSY
             },
         )
 
@@ -321,6 +342,27 @@ def training_datasets(config: FitConfig, splits: Splits, *, first_epoch: int = 0
     return train_ds, val_ds
 
 
+def with_printed_digits(splits: Splits, fraction: float, *, seed: int) -> Splits:
+    """``splits`` with ``fraction`` x its training size of printed digits appended to the training images.
+
+    The digits are rendered in the training fonts and go through
+    ``preprocess.to_mnist``, as user inputs do (``printed.training_digits``);
+    they depend on ``seed`` alone, so a resumed run gets the same ones.
+    Validation and test stay pure MNIST.
+    """
+    count = round(fraction * len(splits.y_train))
+    if count == 0:
+        return splits
+    from .printed import training_digits
+
+    images, labels = training_digits(count, seed=seed)
+    return dataclasses.replace(
+        splits,
+        x_train=np.concatenate([splits.x_train, images]),
+        y_train=np.concatenate([splits.y_train, labels.astype(splits.y_train.dtype)]),
+    )
+
+
 def seed_everything(config: FitConfig) -> None:
     """Seed Python, NumPy and TensorFlow; with ``deterministic``, also make every TF op deterministic.
 
@@ -390,6 +432,7 @@ def _fit(config: FitConfig, strategy, task: Task, extra_callbacks: Sequence = ()
             stacklevel=2,
         )
     splits = make_splits(mnist, validation_size=config.validation_size, limit=config.limit, seed=config.seed)
+    splits = with_printed_digits(splits, config.printed_fraction, seed=config.seed)
     if not config.resume:
         run_dir.mkdir(parents=True, exist_ok=True)
         write_config(config, run_dir, mnist, splits)

@@ -25,6 +25,7 @@ sys.path.insert(0, str(REPO))
 
 from mnist_keras.artifacts import write_json, write_text  # noqa: E402  (after the sys.path insert)
 from mnist_keras.compare import LEADERBOARD_CSV, markdown_table  # noqa: E402
+from mnist_keras.data import augment_policy  # noqa: E402
 
 # The two models with targets first, so a partial run already answers them.
 DEFAULT_ORDER = "lamontagne,bn-cnn,keras-convnet,lenet5,mlp,lamontagne-wide,lamontagne-k5,lamontagne-1dense"
@@ -91,7 +92,7 @@ def render(output: Path, command: str, target: Path, requested: list[str], note:
     config = {name: json.loads((output / name / "config.json").read_text())["settings"]
               for name in requested if (output / name / "config.json").is_file()}  # fmt: skip
     recipes = "\n".join(
-        f"| {name} | {c['epochs']} | {c['batch_size']} | {c['learning_rate']:g} | {c['lr_schedule']} | {'yes' if c['augment'] else 'no'} |"
+        f"| {name} | {c['epochs']} | {c['batch_size']} | {c['learning_rate']:g} | {c['lr_schedule']} | {augment_policy(c['augment'])} |"
         for name, c in config.items()
     )
     data = next(iter(json.loads((output / r["model"] / "config.json").read_text())["data"] for r in rows))

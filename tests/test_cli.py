@@ -102,6 +102,6 @@ def test_fit_options_take_their_defaults_from_fit_config():
     command = cli.commands["fit"]
     defaults = FitConfig()
     for param in command.params:
-        if param.name in ("quiet", "no_eval", "help"):
+        if param.name in ("quiet", "no_eval", "no_augment", "help"):  # no_augment: --augment none
             continue
         assert param.default == getattr(defaults, param.name), param.name

@@ -1,0 +1,235 @@
+"""The "robust" augmentation policy: what real inputs look like after ``preprocess.to_mnist``.
+
+A photo, scan or drawing comes out of ``to_mnist`` as light ink on black, its
+ink box scaled to 20 px and centred by mass, its ink peak lifted to 255. What
+still varies is the handwriting's shape (slant, rotation, wobble), the pen
+(thin, thick, hollow, blurred, blocky from a low-resolution source), the ink's
+grey profile, and sensor noise. :func:`random_robust` draws each of those per image;
+every draw is a stateless function of the batch seed, so an epoch's batches are
+the same whether the run was resumed or not (see ``data.make_dataset``).
+
+Every function takes and returns a float32 batch ``(B, 28, 28, 1)`` in 0-255.
+"""
+
+from __future__ import annotations
+
+import math
+
+SIDE = 28
+CENTRE = (SIDE - 1) / 2
+
+# Geometry, one resampling per image. ``to_mnist`` undoes scale and position,
+# so zoom and shift stay small; rotation and shear reach the suite's 23 degrees
+# and 0.4 rad only in part, as larger turns make 6 and 9, 1 and 7 alike.
+MAX_ROTATION_DEG = 20.0
+MAX_SHEAR = 0.3  # x += shear * y, in units of px per px
+MAX_ZOOM = 0.1  # scale factor drawn from [1 - MAX_ZOOM, 1 + MAX_ZOOM]
+MAX_SHIFT_PX = 2.0
+# Elastic distortion (Simard et al. 2003, coarse-grid variant): a random
+# displacement at each point of an ELASTIC_GRID x ELASTIC_GRID grid, smoothly
+# interpolated over the image; the largest displacement is drawn per image.
+ELASTIC_GRID = 4
+MAX_ELASTIC_PX = 2.5
+
+# Pen and image quality: share of images affected, and strengths.
+ERODE_SHARE, DILATE_SHARE, THICK_SHARE = 0.12, 0.15, 0.15  # 2x2 erosion, 2x2 and 3x3 dilation
+OUTLINE_SHARE = 0.06  # hollow strokes: edge maps (the suite's canny_edges), outline fonts
+BLUR_SHARE, BLUR_SIGMA_PX = 0.25, (0.4, 1.3)
+BLOCKY_SHARE, BLOCKY_SIDES_PX = 0.12, (7, 15)  # down to this many pixels and back up: low resolution
+GAMMA_SHARE, MAX_LOG_GAMMA = 0.3, 0.7  # ink profile x -> x ** gamma, gamma in exp(+-MAX_LOG_GAMMA)
+NOISE_SHARE, MAX_NOISE_SIGMA = 0.25, 20.0  # grey levels
+
+
+def random_robust(images, seed):
+    """The whole policy: random geometry, then pen, outline, blur, resolution, ink profile and noise."""
+    import tensorflow as tf
+
+    seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), num=7)
+    images = random_warp(images, seeds[0])
+    images = random_stroke_width(images, seeds[1])
+    images = random_outline(images, seeds[6])
+    images = random_blur(images, seeds[2])
+    images = random_blocky(images, seeds[3])
+    images = renormalise(images)  # as to_mnist does: a faded or thinned peak goes back to 255
+    images = random_gamma(images, seeds[4])
+    return random_noise(images, seeds[5])
+
+
+# ------------------------------------------------------------------ geometry
+
+
+def random_warp(images, seed, *, max_rotation_deg=MAX_ROTATION_DEG, max_shear=MAX_SHEAR, max_zoom=MAX_ZOOM,
+                max_shift_px=MAX_SHIFT_PX, max_elastic_px=MAX_ELASTIC_PX):  # fmt: skip
+    """Rotate, shear, zoom, shift and elastically distort each image, in one bilinear resampling.
+
+    All maxima 0 gives the images back exactly (every pixel samples itself).
+    """
+    import tensorflow as tf
+
+    batch = tf.shape(images)[0]
+    s = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), num=6)
+    angle = tf.random.stateless_uniform([batch, 1, 1], s[0], -1.0, 1.0) * (max_rotation_deg * math.pi / 180)
+    shear = tf.random.stateless_uniform([batch, 1, 1], s[1], -1.0, 1.0) * max_shear
+    scale = 1.0 + tf.random.stateless_uniform([batch, 1, 1], s[2], -1.0, 1.0) * max_zoom
+    shift = tf.random.stateless_uniform([batch, 1, 1, 2], s[3], -1.0, 1.0) * max_shift_px
+    # Output pixel p samples the input at CENTRE + M @ (p - CENTRE - shift) + elastic(p),
+    # M = rotation(angle) @ shear / scale.
+    ys, xs = tf.meshgrid(tf.range(SIDE, dtype=tf.float32), tf.range(SIDE, dtype=tf.float32), indexing="ij")
+    u, v = xs - CENTRE - shift[..., 0], ys - CENTRE - shift[..., 1]  # (B, 28, 28)
+    cos, sin = tf.cos(angle) / scale, tf.sin(angle) / scale
+    src_x = CENTRE + cos * u + (cos * shear + sin) * v
+    src_y = CENTRE - sin * u + (cos - sin * shear) * v
+    field = elastic_field(batch, s[4], s[5], max_elastic_px)  # (B, 28, 28, 2)
+    return bilinear_sample(images, src_y + field[..., 0], src_x + field[..., 1])
+
+
+def elastic_field(batch, seed_grid, seed_size, max_px):
+    """A smooth random displacement field ``(B, 28, 28, 2)`` (dy, dx) in px, at most ``max_px``."""
+    import tensorflow as tf
+
+    grid = tf.random.stateless_uniform([batch, ELASTIC_GRID, ELASTIC_GRID, 2], seed_grid, -1.0, 1.0)
+    size = tf.random.stateless_uniform([batch, 1, 1, 1], seed_size, 0.0, 1.0) * max_px
+    return tf.image.resize(grid, (SIDE, SIDE), method="bicubic") * size
+
+
+def bilinear_sample(images, src_y, src_x):
+    """``images`` read at float positions ``(B, 28, 28)`` each; outside the frame is black."""
+    import tensorflow as tf
+
+    # One zero pixel of padding all round turns "outside" into reading a zero;
+    # positions are clipped into that border so each read stays within its image.
+    padded = tf.reshape(tf.pad(images[..., 0], [[0, 0], [1, 1], [1, 1]]), [-1])  # (B * 30 * 30,)
+    side = SIDE + 2
+    y = tf.clip_by_value(src_y + 1, 0.0, side - 1.001)
+    x = tf.clip_by_value(src_x + 1, 0.0, side - 1.001)
+    y0, x0 = tf.floor(y), tf.floor(x)
+    wy, wx = y - y0, x - x0
+    base = tf.range(tf.shape(images)[0])[:, None, None] * side * side  # (B, 1, 1)
+    top_left = base + tf.cast(y0, tf.int32) * side + tf.cast(x0, tf.int32)  # (B, 28, 28)
+    corners = tf.gather(padded, tf.stack([top_left, top_left + 1, top_left + side, top_left + side + 1]))
+    top = (1 - wx) * corners[0] + wx * corners[1]
+    bottom = (1 - wx) * corners[2] + wx * corners[3]
+    return ((1 - wy) * top + wy * bottom)[..., None]
+
+
+# ------------------------------------------------------------ pen and quality
+
+
+def _shifted_max(images, size: int):
+    """Max over a ``size`` x ``size`` window (top-left anchored as a 'SAME' pool), by shifted slices."""
+    import tensorflow as tf
+
+    low, high = (size - 1) // 2, size // 2
+    padded = tf.pad(images, [[0, 0], [low, high], [low, high], [0, 0]], constant_values=-1e9)
+    return tf.reduce_max(
+        tf.stack([padded[:, dy : dy + SIDE, dx : dx + SIDE] for dy in range(size) for dx in range(size)]), axis=0
+    )
+
+
+def dilate(images, size: int):
+    """Grey dilation with a ``size`` x ``size`` square: strokes ``size - 1`` px wider."""
+    return _shifted_max(images, size)
+
+
+def erode(images, size: int):
+    """Grey erosion with a ``size`` x ``size`` square: strokes ``size - 1`` px thinner."""
+    return -_shifted_max(-images, size)
+
+
+def _choose(seed, batch, share):
+    """A ``(B, 1, 1, 1)`` bool: which images an effect applied to ``share`` of them picks."""
+    import tensorflow as tf
+
+    return tf.random.stateless_uniform([batch, 1, 1, 1], seed) < share
+
+
+def random_stroke_width(images, seed):
+    """Thin pens (2x2 erosion) and thick ones (2x2 or 3x3 dilation) for some images."""
+    import tensorflow as tf
+
+    pick = tf.random.stateless_uniform([tf.shape(images)[0], 1, 1, 1], seed)
+    out = tf.where(pick < ERODE_SHARE, erode(images, 2), images)
+    out = tf.where((pick >= ERODE_SHARE) & (pick < ERODE_SHARE + DILATE_SHARE), dilate(images, 2), out)
+    thick = (pick >= ERODE_SHARE + DILATE_SHARE) & (pick < ERODE_SHARE + DILATE_SHARE + THICK_SHARE)
+    return tf.where(thick, dilate(images, 3), out)
+
+
+def outline(images):
+    """Only the edges of each stroke: 1 px lines on both sides, where a 3x3 dilation adds ink, at 255."""
+    import tensorflow as tf
+
+    ink = tf.cast(images > 127.5, tf.float32)
+    return (dilate(ink, 3) - ink) * 255.0
+
+
+def random_outline(images, seed):
+    """Hollow strokes for some images: what an edge detector or an outline font gives."""
+    import tensorflow as tf
+
+    return tf.where(_choose(seed, tf.shape(images)[0], OUTLINE_SHARE), outline(images), images)
+
+
+def gaussian_blur(images, sigma):
+    """Blur image ``i`` with a Gaussian of ``sigma[i]`` px (7x7, separable; ``sigma`` (B,) > 0)."""
+    import tensorflow as tf
+
+    taps = tf.range(-3.0, 4.0)  # (7,)
+    kernel = tf.exp(-(taps[None, :] ** 2) / (2 * sigma[:, None] ** 2))  # (B, 7)
+    kernel = tf.transpose(kernel / tf.reduce_sum(kernel, axis=1, keepdims=True))  # (7, B)
+    planes = tf.transpose(images, [3, 1, 2, 0])  # (1, 28, 28, B): each image its own channel
+    planes = tf.nn.depthwise_conv2d(planes, kernel[:, None, :, None], [1, 1, 1, 1], "SAME")  # along y
+    planes = tf.nn.depthwise_conv2d(planes, kernel[None, :, :, None], [1, 1, 1, 1], "SAME")  # along x
+    return tf.transpose(planes, [3, 1, 2, 0])
+
+
+def random_blur(images, seed):
+    """Out-of-focus pictures and soft pens: a Gaussian blur for some images."""
+    import tensorflow as tf
+
+    s = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), num=2)
+    batch = tf.shape(images)[0]
+    sigma = tf.random.stateless_uniform([batch], s[0], *BLUR_SIGMA_PX)
+    return tf.where(_choose(s[1], batch, BLUR_SHARE), gaussian_blur(images, sigma), images)
+
+
+def random_blocky(images, seed):
+    """A digit from a low-resolution source: shrunk to a few pixels and enlarged again, for some images."""
+    import tensorflow as tf
+
+    s = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), num=2)
+    low, high = BLOCKY_SIDES_PX
+    side = tf.random.stateless_uniform([], s[0], low, high + 1, dtype=tf.int32)  # one size per batch
+    small = tf.image.resize(images, tf.stack([side, side]), method="area")
+    blocky = tf.clip_by_value(tf.image.resize(small, (SIDE, SIDE), method="bilinear"), 0.0, 255.0)
+    return tf.where(_choose(s[1], tf.shape(images)[0], BLOCKY_SHARE), blocky, images)
+
+
+def renormalise(images):
+    """Lift each image's ink peak back to 255, as ``to_mnist`` does; a blank image stays blank."""
+    import tensorflow as tf
+
+    peak = tf.reduce_max(images, axis=[1, 2, 3], keepdims=True)
+    return tf.where(peak > 0, images * (255.0 / tf.maximum(peak, 1e-3)), images)
+
+
+def random_gamma(images, seed):
+    """A different grey profile across the strokes (ink, scanner, JPEG): ``x -> 255 (x / 255) ** gamma``."""
+    import tensorflow as tf
+
+    s = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), num=2)
+    batch = tf.shape(images)[0]
+    gamma = tf.exp(tf.random.stateless_uniform([batch, 1, 1, 1], s[0], -MAX_LOG_GAMMA, MAX_LOG_GAMMA))
+    curved = 255.0 * tf.pow(tf.clip_by_value(images, 0.0, 255.0) / 255.0, gamma)
+    return tf.where(_choose(s[1], batch, GAMMA_SHARE), curved, images)
+
+
+def random_noise(images, seed):
+    """Sensor noise left after preprocessing: Gaussian, per image strength, for some images; clipped to 0-255."""
+    import tensorflow as tf
+
+    s = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), num=3)
+    batch = tf.shape(images)[0]
+    sigma = tf.random.stateless_uniform([batch, 1, 1, 1], s[0], 0.0, MAX_NOISE_SIGMA)
+    noisy = images + tf.random.stateless_normal(tf.shape(images), s[1]) * sigma
+    out = tf.where(_choose(s[2], batch, NOISE_SHARE), noisy, images)
+    return tf.clip_by_value(out, 0.0, 255.0)
