@@ -47,11 +47,12 @@ RECOMMENDED_MODEL = "robust"  # the architecture to deploy (models.py): trained 
 
 
 def default_model(root: str | os.PathLike = ".") -> Path:
-    """The best model under ``root``, in this order:
+    """The model the page should use under ``root``, in this order:
 
-    1. ``saved_models/best.keras``;
-    2. the recommended ``robust`` model, trained for real inputs:
-       ``tflite/robust_int8.tflite``, else ``saved_models/robust.keras``;
+    1. the recommended ``robust`` model, trained for real inputs (photos,
+       other pens, printed digits): ``tflite/robust_int8.tflite``, else
+       ``saved_models/robust.keras``;
+    2. ``saved_models/best.keras`` (the ``compare`` winner on MNIST validation);
     3. the newest ``tflite/*int8.tflite``, then the newest ``tflite/*float32.tflite``
        (small and fast, run by LiteRT without TensorFlow);
     4. the newest ``saved_models/*.keras``.
@@ -60,11 +61,9 @@ def default_model(root: str | os.PathLike = ".") -> Path:
         ModelFileError: none of these exists.
     """
     root = Path(root)
-    best = root / "saved_models" / "best.keras"
-    if best.is_file():
-        return best
     for pattern in (f"tflite/{RECOMMENDED_MODEL}_int8.tflite", f"saved_models/{RECOMMENDED_MODEL}.keras",
-                    "tflite/*int8.tflite", "tflite/*float32.tflite", "saved_models/*.keras"):  # fmt: skip
+                    "saved_models/best.keras", "tflite/*int8.tflite", "tflite/*float32.tflite",
+                    "saved_models/*.keras"):  # fmt: skip
         found = sorted(root.glob(pattern), key=lambda p: p.stat().st_mtime)
         if found:
             return found[-1]

@@ -341,8 +341,8 @@ def predict_command(
 
 @cli.command()
 @click.option("--model", "model", type=click.Path(dir_okay=False), default=None,
-              help="A .tflite or .keras model. Default: saved_models/best.keras, else the robust model "
-                   "(tflite/robust_int8.tflite, saved_models/robust.keras), else the newest tflite/*int8.tflite, "
+              help="A .tflite or .keras model. Default: the robust model (tflite/robust_int8.tflite, "
+                   "saved_models/robust.keras), else saved_models/best.keras, else the newest tflite/*int8.tflite, "
                    "else tflite/*float32.tflite, else the newest saved_models/*.keras.")  # fmt: skip
 @click.option("--host", default=DEFAULT_HOST, help="Address to listen on (0.0.0.0 opens it to your network).")
 @click.option("--port", type=click.IntRange(1, 65535), default=DEFAULT_PORT, help="Port to listen on.")

@@ -176,12 +176,12 @@ def test_default_model_order(tmp_path):
     assert app.default_model(tmp_path).name == "m_float32.tflite"
     (tmp_path / "tflite" / "m_int8.tflite").touch()
     assert app.default_model(tmp_path).name == "m_int8.tflite"
+    (tmp_path / "saved_models" / "best.keras").touch()
+    assert app.default_model(tmp_path).name == "best.keras"
     (tmp_path / "saved_models" / "robust.keras").touch()
     assert app.default_model(tmp_path).name == "robust.keras"
     (tmp_path / "tflite" / "robust_int8.tflite").touch()
     assert app.default_model(tmp_path).name == "robust_int8.tflite"
-    (tmp_path / "saved_models" / "best.keras").touch()
-    assert app.default_model(tmp_path).name == "best.keras"
 
 
 # ---------------------------------------------------------------- the command
