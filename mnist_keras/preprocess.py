@@ -59,6 +59,8 @@ STROKE_WIDTH = 2.5  # px in the 20 px box: MNIST's median is ~2.7, 1st percentil
 MIN_CONTRAST = 24.0  # ink peak (grey levels) below this means "no digit"
 MIN_INK_PIXELS = 4  # fewer ink pixels than this is dust, not a digit
 MAX_WORK_SIDE = 1024  # big photos are reduced first: same result, far less memory
+LOCAL_WINDOW = 0.33  # of the image side: a background that varies (fog) is a median this wide ...
+LOCAL_SIDE = 64  # ... taken on a copy of at most this many pixels a side
 SEED_FRACTION = 0.3  # of the ink peak: fainter marks (mud, haze) join the digit only as its rim
 SPLIT_SHARE = 0.2  # border pixels off the fitted plane: above this, try a split background
 SPLIT_CONTRAST = 128.0  # grey levels between the light and dark parts of a split background
@@ -300,11 +302,47 @@ def _deviation(gray: np.ndarray) -> tuple[np.ndarray, float, float]:
         background, sigma = split
         dev = np.abs(gray - background)  # light ink on the dark part, dark ink on the light part
         return dev, max(INK_LEVEL, NOISE_SIGMAS * sigma), sigma
-    dev = gray - background  # (H, W), signed
+    return _digit_side(gray - background, sigma)
+
+
+def _digit_side(dev: np.ndarray, sigma: float) -> tuple[np.ndarray, float, float]:
+    """Signed deviation -> (deviation with the digit's side positive, ink level, sigma).
+
+    The side (darker or brighter than the background) with more ink mass is the digit.
+    """
     level = max(INK_LEVEL, NOISE_SIGMAS * sigma)
     if dev[dev < -level].sum() < -dev[dev > level].sum():  # dark ink on light paper
         dev = -dev
     return dev, level, sigma
+
+
+def _local_background(gray: np.ndarray) -> np.ndarray:
+    """(H, W) background that varies across the image (fog, mottled paper): a wide median.
+
+    Each pixel's background is the median of a window LOCAL_WINDOW of the image
+    wide, where strokes are a minority; taken on a copy of at most LOCAL_SIDE
+    pixels a side (the background is smooth) and enlarged back.
+    """
+    h, w = gray.shape
+    small = _resize_longer(gray, min(LOCAL_SIDE, max(h, w)), Image.BOX)
+    k = max(3, round(LOCAL_WINDOW * max(small.shape))) | 1  # odd
+    windows = np.lib.stride_tricks.sliding_window_view(np.pad(small, k // 2, mode="edge"), (k, k))
+    median = np.median(windows.reshape(*small.shape, k * k), axis=-1).astype(np.float32)
+    return np.asarray(Image.fromarray(median, "F").resize((w, h), Image.BILINEAR), dtype=np.float32)
+
+
+def _local_deviation(gray: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """Like :func:`_deviation`, against :func:`_local_background` instead of a plane."""
+    dev = gray - _local_background(gray)
+    _, _, border = _border(dev)
+    sigma = 1.4826 * float(np.median(np.abs(border - np.median(border))))
+    return _digit_side(dev, sigma)
+
+
+def _peak(dev: np.ndarray, level: float) -> float:
+    """The digit's ink peak (99th percentile of the ink), 0 when there is too little ink."""
+    ink = dev > level
+    return float(np.percentile(dev[ink], 99)) if ink.sum() >= MIN_INK_PIXELS else 0.0
 
 
 def _seeds(dev: np.ndarray, level: float, peak: float) -> np.ndarray:
@@ -323,8 +361,10 @@ def _ink(gray: np.ndarray, name: str) -> np.ndarray:
     dev, level, sigma = _deviation(gray)
     if is_salty(dev > level):
         dev, level, sigma = _deviation(median3(gray))
-    ink = dev > level
-    peak = float(np.percentile(dev[ink], 99)) if ink.sum() >= MIN_INK_PIXELS else 0.0
+    peak = _peak(dev, level)
+    if peak < MIN_CONTRAST:  # nothing stands out from a plane: the background may vary faster (fog)
+        dev, level, sigma = _local_deviation(gray)
+        peak = _peak(dev, level)
     if peak < MIN_CONTRAST:
         raise NoDigitError(
             f"no digit found in {name}: the image is blank or has too "

@@ -462,3 +462,14 @@ def test_a_partly_inverted_background_keeps_the_digit():
     reference = to_mnist(photo)
     photo[:, :120] = 40  # the dark table beside the page
     assert mad(to_mnist(photo), reference) < 3.0
+
+
+def test_a_digit_in_uneven_fog_is_found():
+    """A haze that varies across the image (MNIST-C fog) hides the digit from a plane fit, not from a local one."""
+    from mnist_keras.corruptions import get
+
+    clean, fog = small_seven(), get("fog")
+    for seed in range(5):  # each a different fog: the ones a plane fit lost are among them
+        assert_same_digit(to_mnist(fog(clean, np.random.default_rng(seed))), to_mnist(clean))
+    with pytest.raises(NoDigitError):  # fog without a digit is still "no digit"
+        to_mnist(fog(np.zeros_like(clean), np.random.default_rng(0)))
