@@ -38,19 +38,24 @@ BLUR_SHARE, BLUR_SIGMA_PX = 0.25, (0.4, 1.3)
 BLOCKY_SHARE, BLOCKY_SIDES_PX = 0.12, (7, 15)  # down to this many pixels and back up: low resolution
 GAMMA_SHARE, MAX_LOG_GAMMA = 0.3, 0.7  # ink profile x -> x ** gamma, gamma in exp(+-MAX_LOG_GAMMA)
 NOISE_SHARE, MAX_NOISE_SIGMA = 0.25, 20.0  # grey levels
+SPECKLE_SHARE, SPECKLE_PHOTONS = 0.15, (2.0, 12.0)  # photon-starved ink: photons counted at full ink
+# A line across the digit (ruled paper, a strike-through): straight, dashed or zigzag, at full ink.
+LINE_SHARE, MAX_LINE_SLOPE, ZIGZAG_AMPLITUDE_PX, ZIGZAG_PERIOD_PX = 0.1, 0.4, 2.0, 8.0
 
 
 def random_robust(images, seed):
-    """The whole policy: random geometry, then pen, outline, blur, resolution, ink profile and noise."""
+    """The whole policy: random geometry, then pen, outline, a line across, blur, resolution, grain, ink profile, noise."""
     import tensorflow as tf
 
-    seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), num=7)
+    seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), num=9)
     images = random_warp(images, seeds[0])
     images = random_stroke_width(images, seeds[1])
     images = random_outline(images, seeds[6])
+    images = random_line(images, seeds[7])
     images = random_blur(images, seeds[2])
     images = random_blocky(images, seeds[3])
     images = renormalise(images)  # as to_mnist does: a faded or thinned peak goes back to 255
+    images = random_speckle(images, seeds[8])
     images = random_gamma(images, seeds[4])
     return random_noise(images, seeds[5])
 
@@ -233,3 +238,53 @@ def random_noise(images, seed):
     noisy = images + tf.random.stateless_normal(tf.shape(images), s[1]) * sigma
     out = tf.where(_choose(s[2], batch, NOISE_SHARE), noisy, images)
     return tf.clip_by_value(out, 0.0, 255.0)
+
+
+def line_across(row, slope, amplitude, dashed):
+    """``(B, 28, 28, 1)`` lines at 255, one per image, about 2 px thick and anti-aliased.
+
+    Image ``i``'s line passes ``row[i]`` at the centre column with ``slope[i]``,
+    zigzags ``amplitude[i]`` px either side (0: straight) and is broken into
+    2 px dashes where ``dashed[i]``; all arguments ``(B, 1, 1)``.
+    """
+    import tensorflow as tf
+
+    ys, xs = tf.meshgrid(tf.range(SIDE, dtype=tf.float32), tf.range(SIDE, dtype=tf.float32), indexing="ij")
+    phase = xs / ZIGZAG_PERIOD_PX
+    triangle = 4.0 * tf.abs(phase - tf.floor(phase) - 0.5) - 1.0  # (28, 28) in [-1, 1]
+    centre = row + slope * (xs - CENTRE) + amplitude * triangle  # (B, 28, 28)
+    line = tf.clip_by_value(1.5 - tf.abs(ys - centre), 0.0, 1.0)
+    gaps = tf.cast(tf.math.floormod(tf.floor(xs / 2.0), 2.0) == 0.0, tf.float32)  # every other 2 px
+    line = tf.where(dashed, line * gaps, line)
+    return line[..., None] * 255.0
+
+
+def random_line(images, seed):
+    """A line across some images, straight, dashed or zigzag: ruled paper, a strike-through."""
+    import tensorflow as tf
+
+    s = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), num=5)
+    batch = tf.shape(images)[0]
+    row = tf.random.stateless_uniform([batch, 1, 1], s[0], 2.0, SIDE - 2.0)
+    slope = tf.random.stateless_uniform([batch, 1, 1], s[1], -MAX_LINE_SLOPE, MAX_LINE_SLOPE)
+    kind = tf.random.stateless_uniform([batch, 1, 1], s[2])  # < 1/3 zigzag, < 2/3 dashed, else straight
+    amplitude = tf.where(kind < 1 / 3, ZIGZAG_AMPLITUDE_PX, 0.0)
+    dashed = (kind >= 1 / 3) & (kind < 2 / 3)
+    lined = tf.maximum(images, line_across(row, slope, amplitude, dashed))
+    return tf.where(_choose(s[3], batch, LINE_SHARE), lined, images)
+
+
+def random_speckle(images, seed):
+    """Photon-starved pictures for some images: each pixel a Poisson count of photons (MNIST-C's shot noise).
+
+    With ``photons`` counted at full ink, strokes turn grainy and broken while
+    the black background stays black.
+    """
+    import tensorflow as tf
+
+    s = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), num=3)
+    batch = tf.shape(images)[0]
+    photons = tf.random.stateless_uniform([batch, 1, 1, 1], s[0], *SPECKLE_PHOTONS)
+    counts = tf.random.stateless_poisson(tf.shape(images), s[1], lam=images / 255.0 * photons, dtype=tf.float32)
+    speckled = tf.clip_by_value(counts / photons * 255.0, 0.0, 255.0)
+    return tf.where(_choose(s[2], batch, SPECKLE_SHARE), speckled, images)

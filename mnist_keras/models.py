@@ -250,7 +250,7 @@ def _bn_cnn_layout(name: str) -> keras.Model:
 @register(
     "robust",
     description="The model to deploy: bn-cnn's layers trained on real-input augmentation plus printed digits",
-    epochs=15,
+    epochs=20,
     augment="robust",
     printed_fraction=0.1,
     lr_schedule="cosine",

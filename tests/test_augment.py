@@ -34,10 +34,12 @@ RANDOM_EFFECTS = [
     augment.random_warp,
     augment.random_stroke_width,
     augment.random_outline,
+    augment.random_line,
     augment.random_blur,
     augment.random_blocky,
     augment.random_gamma,
     augment.random_noise,
+    augment.random_speckle,
     augment.random_robust,
 ]
 
@@ -51,6 +53,29 @@ def test_each_effect_keeps_shape_dtype_range_and_is_a_function_of_the_seed(effec
     assert not np.array_equal(out, images)  # it does something
     np.testing.assert_array_equal(out, _run(effect, images))  # same seed, same images
     assert not np.array_equal(out, _run(effect, images, seed=(3, 5)))
+
+
+def test_lines_cross_the_whole_image_straight_dashed_or_zigzag():
+    import tensorflow as tf
+
+    row, slope = tf.fill([3, 1, 1], 14.0), tf.zeros([3, 1, 1])
+    amplitude = tf.constant([0.0, 2.0, 0.0])[:, None, None]
+    dashed = tf.constant([False, False, True])[:, None, None]
+    straight, zigzag, dashes = augment.line_across(row, slope, amplitude, dashed).numpy()[..., 0] > 127
+    assert straight.any(axis=0).all() and zigzag.any(axis=0).all()  # every column crossed
+    assert np.nonzero(straight.any(axis=1))[0].tolist() == [13, 14, 15]  # about 2 px thick, at its row
+    assert np.ptp(np.nonzero(zigzag)[0]) >= 5  # zigzags above and below that row
+    assert 0.3 < dashes.any(axis=0).mean() < 0.7  # broken into dashes
+
+
+def test_speckle_keeps_the_background_black_and_makes_the_ink_grainy():
+    images = _digits(64)
+    out = _run(augment.random_speckle, images)
+    changed = np.any(out != images, axis=(1, 2, 3))
+    assert changed.any() and not changed.all()  # some images only
+    assert (out[images == 0] == 0).all()  # no photons where there is no light
+    ink = images[changed] > 200
+    assert np.std(out[changed][ink]) > 30  # full-ink pixels vary from photon to photon
 
 
 def test_warp_with_zero_strength_is_the_identity():
