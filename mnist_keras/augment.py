@@ -3,8 +3,9 @@
 A photo, scan or drawing comes out of ``to_mnist`` as light ink on black, its
 ink box scaled to 20 px and centred by mass, its ink peak lifted to 255. What
 still varies is the handwriting's shape (slant, rotation, wobble), the pen
-(thin, thick, hollow, blurred, blocky from a low-resolution source), the ink's
-grey profile, and sensor noise. :func:`random_robust` draws each of those per image;
+(thin, thick, hollow, blurred, blocky from a low-resolution source), a line
+that crosses the digit (ruled paper, a strike-through), photon grain in dim
+pictures, the ink's grey profile, and sensor noise. :func:`random_robust` draws each of those per image;
 every draw is a stateless function of the batch seed, so an epoch's batches are
 the same whether the run was resumed or not (see ``data.make_dataset``).
 

@@ -261,7 +261,8 @@ def robust() -> keras.Model:
 
     What makes it robust is its data, not its layers: the "robust"
     augmentation policy (``augment.py``: elastic and affine warps, pen width,
-    blur, low resolution, ink profile, noise) and digits printed in the
+    hollow strokes, lines across, blur, low resolution, grain, ink profile,
+    noise) and digits printed in the
     training fonts, preprocessed as the page and the edge script do.
     """
     return _bn_cnn_layout("robust")

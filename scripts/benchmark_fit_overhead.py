@@ -181,7 +181,11 @@ def markdown(result: dict, command: str) -> str:
     for model, r in result["models"].items():
         plain, fit = r["median_epoch"]["plain"], r["median_epoch"]["fit"]
         lines.append(f"| {model} | {plain:.2f} | {fit:.2f} | {100 * (fit / plain - 1):+.1f}% |")
-    lines += ["", "Seconds per epoch in each of fit's callbacks (all hooks, median over rounds):", ""]
+    lines += [
+        "",
+        "Seconds per epoch in each of fit's callbacks (all hooks, averaged over all epochs, the first included; median over rounds):",
+        "",
+    ]
     models = list(result["models"])
     lines += ["| callback | " + " | ".join(models) + " |", "|---|" + "---:|" * len(models)]
     names = sorted({n for r in result["models"].values() for n in r["callbacks"]})

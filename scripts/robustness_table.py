@@ -38,15 +38,15 @@ def markdown(reports: dict[str, dict]) -> str:
     """The table: conditions, then group means, then the suite mean (bold)."""
     labels = list(reports)
     first = next(iter(reports.values()))
-    lines = ["| condition | " + " | ".join(labels) + " |", "|---|" + "---:|" * len(labels)]
+    lines = ["| condition | what it does | " + " | ".join(labels) + " |", "|---|---|" + "---:|" * len(labels)]
     for row, condition in enumerate(first["conditions"]):
         cells = [f"{r['conditions'][row]['accuracy']:.1%}" for r in reports.values()]
-        lines.append(f"| `{condition['name']}` | " + " | ".join(cells) + " |")
+        lines.append(f"| `{condition['name']}` | {condition.get('description', '')} | " + " | ".join(cells) + " |")
     for group in first["group_mean_accuracy"]:
         cells = [f"{r['group_mean_accuracy'][group]:.1%}" for r in reports.values()]
-        lines.append(f"| mean {group} | " + " | ".join(cells) + " |")
+        lines.append(f"| mean {group} | | " + " | ".join(cells) + " |")
     cells = [f"**{r['suite_mean_accuracy']:.1%}**" for r in reports.values()]
-    lines.append(f"| **mean over the suite** ({first['suite_conditions']} conditions) | " + " | ".join(cells) + " |")
+    lines.append(f"| **mean over the suite** | {first['suite_conditions']} conditions | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 

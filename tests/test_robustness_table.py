@@ -11,7 +11,9 @@ SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "robustness_table.py"
 
 
 def report(path: Path, name: str, accuracies: tuple[float, float], *, seed: int = 1) -> str:
-    conditions = [{"name": n, "accuracy": a} for n, a in zip(("clean", "stripe"), accuracies)]
+    conditions = [
+        {"name": n, "description": f"{n} images", "accuracy": a} for n, a in zip(("clean", "stripe"), accuracies)
+    ]
     path.write_text(json.dumps({
         "model_name": name, "seed": seed, "per_condition": 500, "conditions": conditions, "suite_conditions": 2,
         "group_mean_accuracy": {"mnist-c": accuracies[1]}, "suite_mean_accuracy": sum(accuracies) / 2,
@@ -28,9 +30,9 @@ def test_columns_per_report(tmp_path):
     b = report(tmp_path / "b.json", "robust", (0.996, 0.978))
     result = run(a, f"int8={b}")
     assert result.returncode == 0, result.stderr
-    assert "| condition | lamontagne | int8 |" in result.stdout
-    assert "| `stripe` | 12.4% | 97.8% |" in result.stdout
-    assert "| **mean over the suite** (2 conditions) | **55.4%** | **98.7%** |" in result.stdout
+    assert "| condition | what it does | lamontagne | int8 |" in result.stdout
+    assert "| `stripe` | stripe images | 12.4% | 97.8% |" in result.stdout
+    assert "| **mean over the suite** | 2 conditions | **55.4%** | **98.7%** |" in result.stdout
 
 
 def test_reports_of_different_digits_are_refused(tmp_path):
