@@ -271,9 +271,21 @@ def robust() -> keras.Model:
 # ------------------------------------------------------------ seconds to 99%
 
 
+def _space_to_depth(x: keras.KerasTensor) -> keras.KerasTensor:
+    """(B, 28, 28, 1) -> (B, 14, 14, 4): each 2x2 block of pixels becomes one pixel of 4 channels.
+
+    No information is lost, but the first conv then sees 4 input channels on
+    a quarter of the positions. TensorFlow's CPU convolutions are slow on a
+    single input channel: the same network trains about 3x faster this way.
+    """
+    x = layers.Reshape((14, 2, 14, 2), name="blocks")(x)
+    x = layers.Permute((1, 3, 2, 4), name="blocks_last")(x)  # (B, 14, 14, 2, 2)
+    return layers.Reshape((14, 14, 4), name="space_to_depth")(x)
+
+
 @register(
     "fast",
-    description="Seconds to 99%: conv 24@5x5, pool, conv 32@3x3, pool, dense 256; one epoch, one-cycle LR",
+    description="Seconds to 99%: 2x2 space-to-depth, conv 32, pool, conv 48, dense 256; one epoch, one-cycle LR",
     epochs=1,
     batch_size=256,
     learning_rate=1e-2,
@@ -286,19 +298,20 @@ def robust() -> keras.Model:
 def fast() -> keras.Model:
     """The least training time to 99% test accuracy we found (docs/BENCHMARKS.md, "Time to accuracy").
 
-    The recipe does the work: one epoch at batch 256 (215 steps), the LR
-    warming up over the first quarter to a high peak and then decaying
-    (one-cycle), Adam with short memories (betas 0.7/0.9) so it follows that
-    schedule, and label smoothing. Max-pooling before the ReLU gives the same
-    output as after it (both are monotonic) on 4x fewer values.
+    The recipe does most of the work: one epoch at batch 256 (215 steps),
+    the LR warming up over the first quarter to a high peak and then
+    decaying (one-cycle), Adam with short memories (betas 0.7/0.9) so it
+    follows that schedule, and label smoothing. The layers are chosen for
+    the CPU: a space-to-depth front (see :func:`_space_to_depth`) and
+    max-pooling before the ReLU, which gives the same output as after it
+    (both are monotonic) on 4x fewer values.
     """
     inputs, x = _inputs()
-    x = layers.Conv2D(24, 5, name="conv1")(x)  # (B, 24, 24, 24)
-    x = layers.MaxPooling2D(2, name="pool1")(x)  # (B, 12, 12, 24)
+    x = _space_to_depth(x)  # (B, 14, 14, 4)
+    x = layers.Conv2D(32, 3, name="conv1")(x)  # (B, 12, 12, 32)
+    x = layers.MaxPooling2D(2, name="pool1")(x)  # (B, 6, 6, 32)
     x = layers.Activation("relu", name="relu1")(x)
-    x = layers.Conv2D(32, 3, name="conv2")(x)  # (B, 10, 10, 32)
-    x = layers.MaxPooling2D(2, name="pool2")(x)  # (B, 5, 5, 32)
-    x = layers.Activation("relu", name="relu2")(x)
-    x = layers.Flatten(name="flatten")(x)  # (B, 800)
+    x = layers.Conv2D(48, 3, activation="relu", name="conv2")(x)  # (B, 4, 4, 48)
+    x = layers.Flatten(name="flatten")(x)  # (B, 768)
     x = layers.Dense(256, activation="relu", name="dense256")(x)
     return keras.Model(inputs, _classifier(x), name="fast")

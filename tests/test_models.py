@@ -72,3 +72,19 @@ def test_no_augmentation_layers_inside_models():
     for name in ARCHITECTURES:
         kinds = {layer.__class__.__name__ for layer in build_model(name).layers}
         assert not {k for k in kinds if k.startswith("Random")}, name
+
+
+def test_fast_front_moves_each_2x2_block_of_pixels_into_4_channels():
+    """Space-to-depth loses nothing: block (i, j) holds pixels (2i, 2j), (2i, 2j+1), (2i+1, 2j), (2i+1, 2j+1)."""
+    import keras
+
+    model = build_model("fast")
+    front = keras.Model(model.input, model.get_layer("space_to_depth").output)
+    pixels = np.arange(28 * 28, dtype="float32").reshape(1, 28, 28, 1)
+    blocks = np.rint(np.asarray(front(pixels)) * 255)[0]  # undo the model's Rescaling
+    assert blocks.shape == (14, 14, 4)
+    image = pixels[0, :, :, 0]
+    for i, j in [(0, 0), (0, 13), (7, 3), (13, 13)]:
+        expected = [image[2 * i, 2 * j], image[2 * i, 2 * j + 1], image[2 * i + 1, 2 * j], image[2 * i + 1, 2 * j + 1]]
+        np.testing.assert_array_equal(blocks[i, j], expected)
+    assert sorted(blocks.ravel()) == sorted(image.ravel())
