@@ -279,9 +279,10 @@ def _space_to_depth(x: keras.KerasTensor) -> keras.KerasTensor:
     single input channel; this front is most of what makes ``fast`` fast
     (README, "Seconds to 99%").
     """
-    x = layers.Reshape((14, 2, 14, 2), name="blocks")(x)
+    rows, cols = INPUT_SHAPE[0] // 2, INPUT_SHAPE[1] // 2
+    x = layers.Reshape((rows, 2, cols, 2), name="blocks")(x)
     x = layers.Permute((1, 3, 2, 4), name="blocks_last")(x)  # (B, 14, 14, 2, 2)
-    return layers.Reshape((14, 14, 4), name="space_to_depth")(x)
+    return layers.Reshape((rows, cols, 4), name="space_to_depth")(x)
 
 
 @register(

@@ -44,7 +44,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))  # benchmark_docs, also when imported by a test
 
-from benchmark_docs import write_section  # noqa: E402 (after the sys.path lines)
+from benchmark_docs import load_note, write_section  # noqa: E402 (after the sys.path lines)
 
 from mnist_keras import app  # noqa: E402
 
@@ -53,7 +53,6 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync"]  # fmt: skip
 WAIT_MS = 60_000  # bound on any one wait; every wait is on a condition
 TARGET_MEDIAN_MS, TARGET_P95_MS = 150, 400  # issue 11: mouse-up to answer, int8 model
-QUIET_LOAD = 0.5  # 1-minute load average below which the machine counts as quiet (GUIDE.md)
 GRADIO_STAGES = ("request -> handler starts", "handler -> answer arrives", "answer -> on screen")
 SECTION = "benchmark_app"  # its markers in docs/BENCHMARKS.md
 STAGES = (
@@ -301,8 +300,6 @@ def markdown(report: dict) -> str:
     stages = [f"| {name} | {s['all'][name]['median']:.1f} | {s['all'][name]['p95']:.1f} |" for name, _, _ in STAGES]
     load = report["load"]
     gradio_ms = sum(s["all"][name]["median"] for name in GRADIO_STAGES)
-    quiet = "" if max(load["before"], load["after"]) < QUIET_LOAD else (
-        " The machine was shared (load above 0.5): expect lower figures on a quiet one.")  # fmt: skip
     return "\n".join([
         "## Web page: mouse-up to answer",
         "",
@@ -310,7 +307,7 @@ def markdown(report: dict) -> str:
         f"{report['drawings']} digits per page x {report['rounds']} fresh pages (one stroke each, the page's Clear "
         f"and the pad's bin in turn between them) on `mnist-keras serve` with {report['model']}; "
         f"{s['all']['total']['n']} drawings. Gradio {m['gradio']}, Python {m['python']}, {m['cores']} cores. "
-        f"Load average (1 min) {load['before']:.2f} before, {load['after']:.2f} after.{quiet}",
+        f"Load average (1 min) {load['before']:.2f} before, {load['after']:.2f} after. {load_note(load['before'])}",
         "",
         f"Target: median <= {TARGET_MEDIAN_MS} ms, 95th percentile <= {TARGET_P95_MS} ms.",
         "",

@@ -13,6 +13,19 @@ import tempfile
 from pathlib import Path
 
 TITLE = "# Performance benchmarks\n"
+QUIET_LOAD = 0.5  # 1-minute load average below which the machine counts as quiet (GUIDE.md)
+
+
+def load_note(before: float) -> str:
+    """How to read a run's figures, given the 1-minute load average just before it started.
+
+    Only the load before tells whether anything else was running: the load
+    after includes the benchmark's own threads.
+    """
+    if before < QUIET_LOAD:
+        return f"Nothing else was running (load below {QUIET_LOAD} before; the load after is the benchmark's own threads)."
+    return (f"The machine was shared (load {before:.1f} before, above {QUIET_LOAD}): absolute figures are lower than "
+            "on a quiet machine; compare the interleaved ratios.")
 
 
 def markers(name: str) -> tuple[str, str]:

@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 
-from benchmark_docs import write_section  # noqa: E402 (after the sys.path lines)
+from benchmark_docs import load_note, write_section  # noqa: E402 (after the sys.path lines)
 
 from mnist_keras.data import load_mnist, make_splits  # noqa: E402
 
@@ -366,8 +366,8 @@ def markdown(report: dict) -> str:
         f"Measured by `{report['command']}` on {report['date']}.",
         (f"Machine: {m['cpu']}, {m['cores']} cores, {m['gpus']} GPUs, {m['platform']}; Python {m['python']}, "
         f"TensorFlow {m['tensorflow']}, Keras {m['keras']}. Load average (1 min) {report['load_before'][0]:.1f} "
-        f"before, {report['load_after'][0]:.1f} after: the CPU was shared, so compare ratios (measured interleaved, "
-        "A/B/C/A/B/C, medians), not absolute figures, across runs."),
+        f"before, {report['load_after'][0]:.1f} after. {load_note(report['load_before'][0])} Within a run, "
+        "variants are interleaved (A/B/C/A/B/C) and reported as medians."),
         "## Training throughput (paper's model, CPU)",
         (f"One epoch over {train['train_images']:,} training images per round, {len(train['rows'][0]['all_rounds'])} rounds "
         f"interleaved after one warm-up epoch; test accuracy after all {train['epochs_each']} epochs on those images "

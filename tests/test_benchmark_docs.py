@@ -7,7 +7,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
-from benchmark_docs import write_section  # noqa: E402 (after the sys.path line)
+from benchmark_docs import QUIET_LOAD, load_note, write_section  # noqa: E402 (after the sys.path line)
 
 
 def test_a_section_is_replaced_in_place_and_the_others_kept(tmp_path):
@@ -29,3 +29,9 @@ def test_text_outside_every_section_is_kept(tmp_path):
     assert (
         output.read_text() == "# Performance benchmarks\n\nintro\n\n<!-- a:begin -->\nnew\n<!-- a:end -->\n\nfooter\n"
     )
+
+
+def test_the_load_note_says_shared_only_when_something_else_was_running():
+    assert load_note(QUIET_LOAD - 0.01).startswith("Nothing else was running")
+    shared = load_note(QUIET_LOAD + 1.5)
+    assert shared.startswith("The machine was shared") and f"{QUIET_LOAD + 1.5:.1f}" in shared
