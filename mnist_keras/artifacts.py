@@ -211,6 +211,13 @@ def best_row(history: list[dict], monitor: str = "val_loss") -> dict | None:
     return min(rows, key=lambda row: float(row[monitor])) if rows else None
 
 
+def kept_row(history: list[dict], keep: str | None = "best") -> dict | None:
+    """The epoch whose weights the run kept as model.keras (see ``train.KEEP_CHOICES``), or None."""
+    if keep == "last":
+        return history[-1] if history else None
+    return best_row(history)
+
+
 def trim_history(run_dir: Path, epochs_done: int) -> list[dict]:
     """Drop history rows past the last backed-up epoch, so a resume never duplicates one."""
     rows = read_history(run_dir)

@@ -133,15 +133,24 @@ class BestModelCheckpoint(ResumableState, keras.callbacks.Callback):
     Keras' ModelCheckpoint writes straight into the target, so a run killed
     mid-save would leave a truncated ``model.keras``; this one writes a
     temporary file and renames it. Its best value survives ``--resume``.
+    With ``save_best_only=False`` (Keras' own name) it saves after every
+    epoch whose ``monitor`` is a number, so the file holds the last epoch's
+    weights; a NaN epoch never overwrites a good model.
     """
 
     STATE = ("best",)
 
     def __init__(
-        self, filepath: Path, *, monitor: str = MONITOR, state_file: Path | None, resume_epoch: int = 0
+        self,
+        filepath: Path,
+        *,
+        monitor: str = MONITOR,
+        save_best_only: bool = True,
+        state_file: Path | None,
+        resume_epoch: int = 0,
     ) -> None:
         super().__init__()
-        self.filepath, self.monitor = Path(filepath), monitor
+        self.filepath, self.monitor, self.save_best_only = Path(filepath), monitor, save_best_only
         self.track_state(state_file, resume_epoch)
         self.best = math.inf
 
@@ -151,9 +160,12 @@ class BestModelCheckpoint(ResumableState, keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         current = (logs or {}).get(self.monitor)
-        if current is not None and float(current) < self.best:  # NaN is never an improvement
-            self.best = float(current)
-            save_model(self.model, self.filepath)
+        if current is not None and not math.isnan(float(current)):  # a NaN epoch never replaces a model
+            improved = float(current) < self.best
+            if improved:
+                self.best = float(current)
+            if improved or not self.save_best_only:
+                save_model(self.model, self.filepath)
         super().on_epoch_end(epoch, logs)  # records the state
 
 
@@ -297,7 +309,9 @@ def make_callbacks(
         lr_callback = LearningRateLogger()
     callbacks = [
         NaNGuard(),
-        BestModelCheckpoint(Path(run_dir) / MODEL_FILENAME, **state("checkpoint")),
+        BestModelCheckpoint(
+            Path(run_dir) / MODEL_FILENAME, save_best_only=config.keep != "last", **state("checkpoint")
+        ),
         ResumableEarlyStopping(monitor=MONITOR, patience=config.patience, **state("early_stopping")),
         lr_callback,
         RandomStateBackup(**state("random_state")),

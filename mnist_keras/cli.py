@@ -32,7 +32,7 @@ from .evaluate import DEFAULT_BATCH_SIZE as DEFAULT_EVAL_BATCH_SIZE
 from .evaluate import SPLIT_CHOICES
 from .export import DEFAULT_CALIBRATION_SAMPLES, DEFAULT_MAX_ACCURACY_DROP, DEFAULT_OUTPUT_DIR, VARIANTS
 from .robustness import DEFAULT_PER_CONDITION, DEFAULT_SEED
-from .train import LR_SCHEDULES, PUBLISH_CHOICES, FitConfig
+from .train import KEEP_CHOICES, LR_SCHEDULES, PUBLISH_CHOICES, FitConfig
 
 DATA_DIR_HELP = "Folder with the four MNIST IDX files (.gz or not). Default: $MNIST_KERAS_DATA, else Keras' download."
 ARCH_DEFAULT = "Default: the architecture's own (see 'mnist-keras models')."
@@ -113,6 +113,8 @@ FIT = FitConfig()  # the defaults, read by the options below
 @click.option("--no-augment", is_flag=True, help="Same as --augment none.")
 @click.option("--lr-schedule", type=click.Choice(LR_SCHEDULES), default=None,
               help=f"plateau: halve the LR when validation loss stalls; cosine: decay over all epochs. {ARCH_DEFAULT}")  # fmt: skip
+@click.option("--keep", type=click.Choice(KEEP_CHOICES), default=None,
+              help=f"Weights saved as model.keras: best = lowest validation loss; last = the last epoch's. {ARCH_DEFAULT}")  # fmt: skip
 @click.option(
     "--seed", type=int, default=FIT.seed, help="Random seed for splits, initialisation, shuffling, augmentation."
 )
@@ -155,7 +157,7 @@ def fit(quiet: bool, no_eval: bool, no_augment: bool, **options) -> None:
     if no_augment:
         options["augment"] = "none"
     _start_tensorflow()
-    from .artifacts import best_row, read_history
+    from .artifacts import kept_row, read_history
     from .train import fit as run_fit
     from .train import publish, saved_config, verbosity
 
@@ -163,13 +165,15 @@ def fit(quiet: bool, no_eval: bool, no_augment: bool, **options) -> None:
     if run_dir is None:
         click.echo("worker finished; the chief wrote the run folder")
         return
-    best = best_row(read_history(run_dir))
+    config = saved_config(run_dir)
+    kept = kept_row(read_history(run_dir), config.keep)
     click.echo(f"run folder: {run_dir}")
-    if best:
+    if kept:
         click.echo(
-            f"best epoch {int(best['epoch']) + 1}: val_accuracy {float(best['val_accuracy']):.4f}, val_loss {float(best['val_loss']):.4f}"
+            f"kept epoch {int(kept['epoch']) + 1} ({config.keep}): val_accuracy {float(kept['val_accuracy']):.4f}, "
+            f"val_loss {float(kept['val_loss']):.4f}"
         )
-    message = publish(saved_config(run_dir), run_dir)
+    message = publish(config, run_dir)
     if message:
         click.echo(message)
     if not no_eval:

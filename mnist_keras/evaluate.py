@@ -314,8 +314,11 @@ def _previous_splits(metrics_path: Path, sha256: str) -> dict:
 def _plot_curves(run: Path, name: str, target: Path) -> None:
     """``curves.png`` from the run's ``history.csv`` (skipped if no epoch finished)."""
     from . import plots
-    from .artifacts import read_history
+    from .artifacts import kept_row, read_config, read_history
 
     history = read_history(run)
     if history:
-        plots.save_figure(plots.curves_figure(history, title=f"{name} · training curves ({run.name})"), target)
+        kept = kept_row(history, read_config(run).get("keep"))
+        title = f"{name} · training curves ({run.name})"
+        kept_epoch = int(kept["epoch"]) + 1 if kept else None
+        plots.save_figure(plots.curves_figure(history, title=title, kept_epoch=kept_epoch), target)

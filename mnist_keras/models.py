@@ -51,6 +51,11 @@ class Architecture:
     label_smoothing: float = 0.0
     adam_beta_1: float = 0.9  # Keras' Adam defaults; lower betas forget faster, for runs of a few hundred steps
     adam_beta_2: float = 0.999
+    # Which weights become the run's model.keras (a train.KEEP_CHOICES name):
+    # "best", the epoch with the lowest validation loss, suits a constant or
+    # plateau LR; "last", the end of training, suits a schedule that anneals
+    # to a small LR, whose last epochs differ by a few validation images.
+    keep: str = "best"
     aliases: tuple[str, ...] = ()
 
     def build(self) -> keras.Model:

@@ -151,11 +151,11 @@ def mistakes_figure(images: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray, 
     return fig
 
 
-def curves_figure(history: list[dict], *, title: str):
+def curves_figure(history: list[dict], *, title: str, kept_epoch: int | None = None):
     """Loss and accuracy per epoch, training against validation (the paper's Figure 4).
 
-    The best epoch (lowest validation loss, the one ``model.keras`` holds) is
-    marked with a dotted line.
+    ``kept_epoch`` (1-based; the one ``model.keras`` holds, see
+    ``artifacts.kept_row``) is marked with a dotted line.
     """
     plt = _pyplot()
     epochs = [int(row["epoch"]) + 1 for row in history]
@@ -170,11 +170,9 @@ def curves_figure(history: list[dict], *, title: str):
         ax.grid(alpha=0.3)
         ax.legend()
         ax.xaxis.get_major_locator().set_params(integer=True)
-    val_losses = [float(row["val_loss"]) for row in history if row.get("val_loss")]
-    if len(val_losses) == len(epochs) and epochs:
-        best = epochs[int(np.argmin(val_losses))]
+    if kept_epoch is not None:
         for ax in axes:
-            ax.axvline(best, color="gray", linestyle=":", label=f"best epoch ({best})")
+            ax.axvline(kept_epoch, color="gray", linestyle=":", label=f"kept epoch ({kept_epoch})")
         axes[0].legend()
     fig.suptitle(title, fontsize=11)
     fig.tight_layout()

@@ -34,7 +34,7 @@ from .artifacts import (
     CONFIG_FILENAME,
     MODEL_FILENAME,
     backed_up_epochs,
-    best_row,
+    kept_row,
     publish_model,
     read_config,
     read_history,
@@ -60,6 +60,8 @@ from .errors import MnistKerasError, TrainingError
 # "cosine": cosine decay from the initial LR to COSINE_FINAL_FRACTION of it over all epochs.
 LR_SCHEDULES = ("plateau", "cosine")
 COSINE_FINAL_FRACTION = 0.01
+# The weights kept as the run's model.keras: "best" = lowest validation loss, "last" = the last epoch's.
+KEEP_CHOICES = ("best", "last")
 # "auto": publish runs on all the data, if at least as good as the published model;
 # "always": publish, replacing whatever is there; "never": keep the model in the run folder only.
 PUBLISH_CHOICES = ("auto", "always", "never")
@@ -79,7 +81,7 @@ class FitConfig:
     reads them. ``None`` for ``epochs``, ``batch_size``, ``learning_rate``,
     ``augment`` (a policy name; old bools are read as "affine"/"none"),
     ``printed_fraction``, ``lr_schedule``, ``warmup_fraction``,
-    ``label_smoothing`` and the Adam betas means "the architecture's own default" (see
+    ``label_smoothing``, the Adam betas and ``keep`` means "the architecture's own default" (see
     ``models.Architecture``); :func:`fit` fills them in before saving, so
     ``config.json`` always holds real values. ``publish`` decides whether
     the best model is copied to ``saved_models_dir`` (see ``PUBLISH_CHOICES``).
@@ -96,6 +98,7 @@ class FitConfig:
     label_smoothing: float | None = None
     adam_beta_1: float | None = None
     adam_beta_2: float | None = None
+    keep: str | None = None  # a KEEP_CHOICES name
     seed: int = 42
     deterministic: bool = False
     limit: int | None = None
@@ -132,6 +135,7 @@ class FitConfig:
             (self.augment in (None, *AUGMENT_POLICIES), f"--augment must be one of {', '.join(AUGMENT_POLICIES)}, got {self.augment!r}"),
             (self.printed_fraction is None or 0 <= self.printed_fraction <= 1, f"printed fraction must be in [0, 1], got {self.printed_fraction}"),
             (self.lr_schedule in (None, *LR_SCHEDULES), f"--lr-schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule}"),
+            (self.keep in (None, *KEEP_CHOICES), f"--keep must be one of {', '.join(KEEP_CHOICES)}, got {self.keep!r}"),
             (self.publish in PUBLISH_CHOICES, f"--publish must be one of {', '.join(PUBLISH_CHOICES)}, got {self.publish!r}"),
             (self.strategy in STRATEGIES, f"--strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}"),
             (not (self.resume and self.strategy == "multi-worker"), "--resume is not supported with --strategy multi-worker; start a new run"),
@@ -155,6 +159,7 @@ class FitConfig:
             batch_size=self.batch_size or arch.batch_size,
             learning_rate=self.learning_rate or arch.learning_rate,
             lr_schedule=self.lr_schedule or arch.lr_schedule,
+            keep=self.keep or arch.keep,
             **{
                 name: getattr(arch, name) if getattr(self, name) is None else getattr(self, name)
                 for name in RECIPE_FIELDS_KEPT_WHEN_FALSY
@@ -472,13 +477,13 @@ def _fit(config: FitConfig, strategy, task: Task, extra_callbacks: Sequence = ()
 
 
 def publish(config: FitConfig, run_dir: Path) -> str | None:
-    """Copy the run's best model to ``saved_models/<model>.keras`` as ``config.publish`` says.
+    """Copy the run's kept model to ``saved_models/<model>.keras`` as ``config.publish`` says.
 
     "auto" publishes only runs on all the training images (not ``--limit``
     smoke runs), and only over a model whose recorded validation accuracy
     is not higher. Returns a line for the terminal (None: nothing to say).
     """
-    best = best_row(read_history(run_dir))
+    best = kept_row(read_history(run_dir), config.keep)
     if config.publish == "never" or best is None or not (run_dir / MODEL_FILENAME).is_file():
         return None
     target = Path(config.saved_models_dir) / f"{config.model}.keras"

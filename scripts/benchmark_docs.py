@@ -23,9 +23,13 @@ def load_note(before: float) -> str:
     after includes the benchmark's own threads.
     """
     if before < QUIET_LOAD:
-        return f"Nothing else was running (load below {QUIET_LOAD} before; the load after is the benchmark's own threads)."
-    return (f"The machine was shared (load {before:.1f} before, above {QUIET_LOAD}): absolute figures are lower than "
-            "on a quiet machine; compare the interleaved ratios.")
+        return (
+            f"Nothing else was running (load below {QUIET_LOAD} before; the load after is the benchmark's own threads)."
+        )
+    return (
+        f"The machine was shared (load {before:.1f} before, above {QUIET_LOAD}): absolute figures are lower than "
+        "on a quiet machine; compare the interleaved ratios."
+    )
 
 
 def markers(name: str) -> tuple[str, str]:

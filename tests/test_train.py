@@ -92,6 +92,7 @@ def test_histograms_option_turns_on_weight_histograms(tmp_path):
         (["--learning-rate", "-1"], "--learning-rate must be positive"),
         (["--model", "resnet1000"], "unknown model 'resnet1000'"),
         (["--resume"], "--resume needs --run-dir"),
+        (["--keep", "first"], "Invalid value for '--keep'"),
         (["--data-dir", "does-not-exist"], "does-not-exist: not a folder"),
     ],
 )
@@ -201,3 +202,39 @@ def test_multi_worker_loop_keeps_the_compiled_label_smoothing():
     plain = per_example_loss(classification_loss(0.0))
     expected = -np.log(probs[np.arange(4), labels])
     np.testing.assert_allclose(np.asarray(plain(labels, probs)), expected, rtol=1e-5)
+
+
+def test_the_checkpoint_keeps_the_best_or_the_last_epoch_and_never_a_nan_one(tmp_path):
+    import keras
+
+    from mnist_keras.artifacts import kept_row
+    from mnist_keras.callbacks import BestModelCheckpoint
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1, name="w")])
+    saved = {}
+    for save_best_only in (True, False):
+        path = tmp_path / f"{save_best_only}.keras"
+        checkpoint = BestModelCheckpoint(path, save_best_only=save_best_only, state_file=None)
+        checkpoint.set_model(model)
+        checkpoint.on_train_begin()
+        for epoch, val_loss in enumerate([1.0, 2.0, float("nan")]):  # better, worse, diverged
+            model.get_layer("w").bias.assign([float(epoch)])  # the weights tell which epoch was saved
+            checkpoint.on_epoch_end(epoch, {"val_loss": val_loss})
+        saved[save_best_only] = float(keras.saving.load_model(path).get_layer("w").bias.numpy()[0])
+    assert saved == {True: 0.0, False: 1.0}  # best: epoch 0; last: epoch 1, not the NaN epoch 2
+
+    history = [{"epoch": "0", "val_loss": "0.5"}, {"epoch": "1", "val_loss": "0.7"}]
+    assert kept_row(history, "best")["epoch"] == "0" and kept_row(history, "last")["epoch"] == "1"
+    assert kept_row([], "last") is None
+
+
+def test_keep_comes_from_the_architecture_and_reaches_the_checkpoint(tmp_path):
+    from mnist_keras.callbacks import BestModelCheckpoint, make_callbacks
+    from mnist_keras.train import FitConfig
+
+    assert FitConfig(model="lamontagne").with_architecture_defaults().keep == "best"
+    assert FitConfig(model="lamontagne", keep="last").with_architecture_defaults().keep == "last"
+    for keep, save_best_only in (("best", True), ("last", False)):
+        callbacks = make_callbacks(FitConfig(keep=keep), tmp_path)
+        (checkpoint,) = [c for c in callbacks if isinstance(c, BestModelCheckpoint)]
+        assert checkpoint.save_best_only is save_best_only
