@@ -27,8 +27,8 @@ def load_note(before: float) -> str:
             f"Nothing else was running (load below {QUIET_LOAD} before; the load after is the benchmark's own threads)."
         )
     return (
-        f"The machine was shared (load {before:.1f} before, above {QUIET_LOAD}): absolute figures are lower than "
-        "on a quiet machine; compare the interleaved ratios."
+        f"The machine was shared (load {before:.2f} before, not below {QUIET_LOAD}): times are inflated; "
+        "compare only figures measured in the same run."
     )
 
 

@@ -22,6 +22,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "scripts"))  # benchmark_docs
+
+from benchmark_docs import load_note  # noqa: E402  (after the sys.path inserts)
 
 from mnist_keras.artifacts import write_json, write_text  # noqa: E402  (after the sys.path insert)
 from mnist_keras.compare import LEADERBOARD_CSV, markdown_table  # noqa: E402
@@ -101,8 +104,8 @@ def render(output: Path, command: str, target: Path, requested: list[str], note:
 Measured by `{command}` (started {info["started"]}; {("finished " + info["finished"]) if "finished" in info else "stopped before finishing: partial results"}).
 
 - Machine: {info["nproc"]} cores, {info["cpu_model"]}, {info["platform"]}, Python {info["python"]}
-- Load average at start: {" / ".join(map(str, info["load_average_at_start"]))} (1 / 5 / 15 min). The CPU was shared
-  with other jobs, so training times are inflated by roughly the load divided by the core count.
+- Load average at start: {" / ".join(map(str, info["load_average_at_start"]))} (1 / 5 / 15 min).
+  {load_note(info["load_average_at_start"][0])}
 - Data: {data["train_size"]:,} training images, {data["validation_size"]:,} validation images held out of the
   60,000 (stratified, seed 42), the {data["test_size"]:,} test images measured once per model after training.
 - Ranked by **validation** accuracy (ties: validation loss); the test columns are reported, never used to choose.
