@@ -18,6 +18,7 @@ a resumed run then ends exactly as the run would have without the stop.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from pathlib import Path
@@ -127,6 +128,26 @@ class ResumableReduceLROnPlateau(ResumableState, keras.callbacks.ReduceLROnPlate
         self.track_state(state_file, resume_epoch)
 
 
+@contextlib.contextmanager
+def averaged_weights(model):
+    """The optimizer's moving average in place of ``model``'s weights while the block runs.
+
+    Keras' ``SwapEMAWeights`` does this around validation; its test hooks
+    are reused here so a checkpoint holds the weights that validation
+    measured. Without ``use_ema`` the model is left as it is.
+    """
+    if not getattr(getattr(model, "optimizer", None), "use_ema", False):  # uncompiled: no optimizer
+        yield
+        return
+    swap = keras.callbacks.SwapEMAWeights()
+    swap.set_model(model)
+    swap.on_test_begin()
+    try:
+        yield
+    finally:
+        swap.on_test_end()
+
+
 class BestModelCheckpoint(ResumableState, keras.callbacks.Callback):
     """Save the model whenever ``monitor`` reaches a new minimum, atomically.
 
@@ -135,7 +156,9 @@ class BestModelCheckpoint(ResumableState, keras.callbacks.Callback):
     temporary file and renames it. Its best value survives ``--resume``.
     With ``save_best_only=False`` (Keras' own name) it saves after every
     epoch whose ``monitor`` is a number, so the file holds the last epoch's
-    weights; a NaN epoch never overwrites a good model.
+    weights; a NaN epoch never overwrites a good model. With the
+    optimizer's weight averaging (``use_ema``) it saves the average, the
+    weights validation measured.
     """
 
     STATE = ("best",)
@@ -165,7 +188,8 @@ class BestModelCheckpoint(ResumableState, keras.callbacks.Callback):
             if improved:
                 self.best = float(current)
             if improved or not self.save_best_only:
-                save_model(self.model, self.filepath)
+                with averaged_weights(self.model):
+                    save_model(self.model, self.filepath)
         super().on_epoch_end(epoch, logs)  # records the state
 
 
@@ -270,7 +294,8 @@ class ConfusionImages(keras.callbacks.Callback):
 
         from .evaluate import predict_probabilities
 
-        predicted = predict_probabilities(self.model, self.images).argmax(axis=1)
+        with averaged_weights(self.model):  # the weights validation measured
+            predicted = predict_probabilities(self.model, self.images).argmax(axis=1)
         return confusion_matrix(self.labels, predicted, labels=range(NUM_CLASSES))
 
     def on_train_end(self, logs=None):
@@ -293,7 +318,9 @@ def make_callbacks(
     image in ``logs/confusion``; ``config.histograms`` adds weight histograms.
     ``resume_epoch`` is the number of epochs already backed up. Without
     ``resumable`` (the multi-worker loop, where ``--resume`` is refused)
-    there is no BackupAndRestore and no state is recorded.
+    there is no BackupAndRestore and no state is recorded. With
+    ``config.ema_momentum`` > 0, Keras' SwapEMAWeights makes validation
+    measure the optimizer's moving average of the weights.
     """
     backup = Path(run_dir) / BACKUP_DIRNAME
 
@@ -308,6 +335,7 @@ def make_callbacks(
     else:
         lr_callback = LearningRateLogger()
     callbacks = [
+        *([keras.callbacks.SwapEMAWeights()] if config.ema_momentum else []),
         NaNGuard(),
         BestModelCheckpoint(
             Path(run_dir) / MODEL_FILENAME, save_best_only=config.keep != "last", **state("checkpoint")

@@ -115,6 +115,9 @@ FIT = FitConfig()  # the defaults, read by the options below
               help=f"plateau: halve the LR when validation loss stalls; cosine: decay over all epochs. {ARCH_DEFAULT}")  # fmt: skip
 @click.option("--keep", type=click.Choice(KEEP_CHOICES), default=None,
               help=f"Weights saved as model.keras: best = lowest validation loss; last = the last epoch's. {ARCH_DEFAULT}")  # fmt: skip
+@click.option("--ema-momentum", type=float, default=None,
+              help="Validate and keep a moving average of the weights, updated with this momentum every step "
+                   f"(Keras' use_ema); 0 = off. {ARCH_DEFAULT}")  # fmt: skip
 @click.option(
     "--seed", type=int, default=FIT.seed, help="Random seed for splits, initialisation, shuffling, augmentation."
 )
@@ -124,8 +127,8 @@ FIT = FitConfig()  # the defaults, read by the options below
               help="Train on a stratified subset of N images (smoke runs). Default: all.")  # fmt: skip
 @click.option("--validation-size", type=int, default=FIT.validation_size,
               help="Images held out of the 60k training set for validation.")  # fmt: skip
-@click.option("--patience", type=int, default=FIT.patience,
-              help="Early-stopping patience in epochs (on validation loss).")  # fmt: skip
+@click.option("--patience", type=int, default=None,
+              help=f"Early-stopping patience in epochs (on validation loss). {ARCH_DEFAULT}")  # fmt: skip
 @click.option("--data-dir", type=click.Path(file_okay=False), default=FIT.data_dir, help=DATA_DIR_HELP)
 @click.option("--run-dir", type=click.Path(file_okay=False), default=FIT.run_dir,
               help="Run folder. Default: runs/<model>-<time>.")  # fmt: skip

@@ -260,8 +260,12 @@ def custom_fit(model, strategy, train_ds, val_ds, *, epochs: int, callbacks: lis
             batch_loss, batch_correct, batch_count = (float(v) for v in train_step(batch))
             loss, correct, count = loss + batch_loss, correct + batch_correct, count + batch_count
             callback_list.on_train_batch_end(step, {"loss": loss / count, "accuracy": correct / count})
-        logs = {"loss": loss / max(count, 1.0), "accuracy": correct / max(count, 1.0), **_evaluate(test_step, val_dist)}
+        callback_list.on_test_begin()  # as model.fit's validation: SwapEMAWeights swaps the averaged weights in
+        val_logs = _evaluate(test_step, val_dist)
+        callback_list.on_test_end({name.removeprefix("val_"): value for name, value in val_logs.items()})
+        logs = {"loss": loss / max(count, 1.0), "accuracy": correct / max(count, 1.0), **val_logs}
         callback_list.on_epoch_end(epoch, logs)
         if model.stop_training:
             break
+    model.optimizer.finalize_variable_values(model.trainable_variables)  # as model.fit: the average, with use_ema
     callback_list.on_train_end()

@@ -67,7 +67,7 @@ KEEP_CHOICES = ("best", "last")
 PUBLISH_CHOICES = ("auto", "always", "never")
 # Recipe fields whose 0, False or "none" is a real choice, not "unset".
 RECIPE_FIELDS_KEPT_WHEN_FALSY = (
-    "augment", "printed_fraction", "warmup_fraction", "label_smoothing", "adam_beta_1", "adam_beta_2",
+    "augment", "printed_fraction", "warmup_fraction", "label_smoothing", "adam_beta_1", "adam_beta_2", "ema_momentum",
 )  # fmt: skip
 # With a warm-up (``warmup_fraction`` > 0) the LR starts at this fraction of its peak.
 WARMUP_START_FRACTION = 0.1
@@ -81,7 +81,8 @@ class FitConfig:
     reads them. ``None`` for ``epochs``, ``batch_size``, ``learning_rate``,
     ``augment`` (a policy name; old bools are read as "affine"/"none"),
     ``printed_fraction``, ``lr_schedule``, ``warmup_fraction``,
-    ``label_smoothing``, the Adam betas and ``keep`` means "the architecture's own default" (see
+    ``label_smoothing``, the Adam betas, ``ema_momentum``, ``keep`` and
+    ``patience`` means "the architecture's own default" (see
     ``models.Architecture``); :func:`fit` fills them in before saving, so
     ``config.json`` always holds real values. ``publish`` decides whether
     the best model is copied to ``saved_models_dir`` (see ``PUBLISH_CHOICES``).
@@ -98,12 +99,13 @@ class FitConfig:
     label_smoothing: float | None = None
     adam_beta_1: float | None = None
     adam_beta_2: float | None = None
+    ema_momentum: float | None = None  # 0: no weight averaging
     keep: str | None = None  # a KEEP_CHOICES name
     seed: int = 42
     deterministic: bool = False
     limit: int | None = None
     validation_size: int = DEFAULT_VALIDATION_SIZE
-    patience: int = 5
+    patience: int | None = None
     data_dir: str | None = None
     run_dir: str | None = None
     saved_models_dir: str = "saved_models"
@@ -127,11 +129,12 @@ class FitConfig:
             (self.epochs is None or self.epochs >= 1, f"--epochs must be at least 1, got {self.epochs}"),
             (self.batch_size is None or self.batch_size >= 1, f"--batch-size must be at least 1, got {self.batch_size}"),
             (self.learning_rate is None or self.learning_rate > 0, f"--learning-rate must be positive, got {self.learning_rate}"),
-            (self.patience >= 1, f"--patience must be at least 1, got {self.patience}"),
+            (self.patience is None or self.patience >= 1, f"--patience must be at least 1, got {self.patience}"),
             (1 <= self.validation_size < TRAIN_SIZE, f"--validation-size must be between 1 and {TRAIN_SIZE - 1}, got {self.validation_size}"),
             (self.limit is None or self.limit >= 10, f"--limit must be at least 10, got {self.limit}"),
             (self.warmup_fraction is None or 0 <= self.warmup_fraction < 1, f"warmup fraction must be in [0, 1), got {self.warmup_fraction}"),
             (self.label_smoothing is None or 0 <= self.label_smoothing < 1, f"label smoothing must be in [0, 1), got {self.label_smoothing}"),
+            (self.ema_momentum is None or 0 <= self.ema_momentum < 1, f"--ema-momentum must be in [0, 1), got {self.ema_momentum}"),
             (self.augment in (None, *AUGMENT_POLICIES), f"--augment must be one of {', '.join(AUGMENT_POLICIES)}, got {self.augment!r}"),
             (self.printed_fraction is None or 0 <= self.printed_fraction <= 1, f"printed fraction must be in [0, 1], got {self.printed_fraction}"),
             (self.lr_schedule in (None, *LR_SCHEDULES), f"--lr-schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule}"),
@@ -160,6 +163,7 @@ class FitConfig:
             learning_rate=self.learning_rate or arch.learning_rate,
             lr_schedule=self.lr_schedule or arch.lr_schedule,
             keep=self.keep or arch.keep,
+            patience=self.patience or arch.patience,
             **{
                 name: getattr(arch, name) if getattr(self, name) is None else getattr(self, name)
                 for name in RECIPE_FIELDS_KEPT_WHEN_FALSY
@@ -287,13 +291,17 @@ def compile_model(
     label_smoothing: float = 0.0,
     beta_1: float = 0.9,
     beta_2: float = 0.999,
+    ema_momentum: float = 0.0,
 ) -> None:
     """Adam + sparse categorical cross-entropy + accuracy (keywords: Keras 3's 3rd positional is loss_weights).
 
     ``learning_rate`` is a float or a ``keras.optimizers.schedules.LearningRateSchedule``;
     ``jit_compile`` compiles the train/predict steps with XLA; ``label_smoothing``
     > 0 softens the targets (``losses.SmoothedSparseCrossentropy``);
-    ``beta_1``/``beta_2`` are Adam's (its defaults unless a recipe says otherwise).
+    ``beta_1``/``beta_2`` are Adam's (its defaults unless a recipe says otherwise);
+    ``ema_momentum`` > 0 makes Adam keep a moving average of the weights,
+    which fit swaps in for validation and checkpoints and leaves in the
+    model at the end (``callbacks.averaged_weights``).
     """
     import keras
 
@@ -301,7 +309,13 @@ def compile_model(
     from .metrics import ConfusionAccuracy
 
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2),
+        optimizer=keras.optimizers.Adam(
+            learning_rate=learning_rate,
+            beta_1=beta_1,
+            beta_2=beta_2,
+            use_ema=ema_momentum > 0,
+            ema_momentum=ema_momentum,
+        ),
         loss=classification_loss(label_smoothing),
         metrics=[ConfusionAccuracy()],  # "accuracy", plus the counts the confusion image is drawn from
         jit_compile=jit_compile,
@@ -317,6 +331,7 @@ def compile_for(model, config: FitConfig, steps: int) -> None:
         label_smoothing=config.label_smoothing,
         beta_1=config.adam_beta_1,
         beta_2=config.adam_beta_2,
+        ema_momentum=config.ema_momentum,
     )
 
 

@@ -95,7 +95,8 @@ def render(output: Path, command: str, target: Path, requested: list[str], note:
     config = {name: json.loads((output / name / "config.json").read_text())["settings"]
               for name in requested if (output / name / "config.json").is_file()}  # fmt: skip
     recipes = "\n".join(
-        f"| {name} | {c['epochs']} | {c['batch_size']} | {c['learning_rate']:g} | {c['lr_schedule']} | {augment_policy(c['augment'])} |"
+        f"| {name} | {c['epochs']} | {c['batch_size']} | {c['learning_rate']:g} | {c['lr_schedule']} | {augment_policy(c['augment'])} "
+        f"| {c.get('patience', 5)} | {c.get('keep', 'best')} |"  # older config.json files: the defaults of their day
         for name, c in config.items()
     )
     data = next(iter(json.loads((output / r["model"] / "config.json").read_text())["data"] for r in rows))
@@ -115,12 +116,12 @@ Measured by `{command}` (started {info["started"]}; {("finished " + info["finish
 
 Training recipes (each architecture's defaults, recorded in its run's `config.json`):
 
-| model | max epochs | batch | initial LR | LR schedule | augmentation |
-|---|---:|---:|---:|---|---|
+| model | max epochs | batch | initial LR | LR schedule | augmentation | patience | kept |
+|---|---:|---:|---:|---|---|---:|---|
 {recipes}
 
-All runs use Adam, early stopping on validation loss (patience 5, best weights restored) and
-checkpointing on validation loss.
+All runs use Adam and stop early after `patience` epochs without a lower validation loss. The model
+measured is the run's `model.keras`: the epoch with the lowest validation loss (kept: best) or the last one.
 """ + (f"\n## Notes\n\n{note}\n" if note else "")
     write_text(target, text)
 

@@ -73,7 +73,8 @@ def _free_ports(count: int) -> list[int]:
     return ports
 
 
-def test_two_workers_agree_and_only_the_chief_writes(tmp_path, data_dir, mnist):
+@pytest.mark.parametrize("ema", ["0", "0.5"])  # 0.5: the multi-worker loop validates and keeps the average
+def test_two_workers_agree_and_only_the_chief_writes(tmp_path, data_dir, mnist, ema):
     from mnist_keras.artifacts import load_model
 
     cluster = {"worker": [f"127.0.0.1:{port}" for port in _free_ports(2)]}
@@ -85,7 +86,8 @@ def test_two_workers_agree_and_only_the_chief_writes(tmp_path, data_dir, mnist):
         env = {**os.environ, "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}),
                FINAL_WEIGHTS_VAR: str(weights), "TMPDIR": str(home / "tmp")}  # fmt: skip
         cmd = [sys.executable, "-m", "mnist_keras.cli", "fit", "--strategy", "multi-worker", "--limit", "1000",
-               "--epochs", "1", "--validation-size", "500", "--no-eval", "--data-dir", str(data_dir), "--run-dir", "run", "--quiet"]  # fmt: skip
+               "--epochs", "1", "--validation-size", "500", "--no-eval", "--data-dir", str(data_dir), "--run-dir", "run", "--quiet",
+               "--ema-momentum", ema]  # fmt: skip
         procs.append(
             subprocess.Popen(cmd, cwd=home, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         )
@@ -102,6 +104,8 @@ def test_two_workers_agree_and_only_the_chief_writes(tmp_path, data_dir, mnist):
     assert json.loads((run / "config.json").read_text())["settings"]["strategy"] == "multi-worker"
     assert "val_loss" in (run / "history.csv").read_text()
     model = load_model(run / "model.keras")
+    for saved, final in zip(model.get_weights(), (chief[key] for key in chief.files), strict=True):
+        np.testing.assert_allclose(saved, final, rtol=1e-6, atol=1e-7)  # the one epoch's checkpoint: the final weights
     accuracy = np.mean(np.argmax(model.predict(mnist.x_test[:500, ..., None], verbose=0), axis=1) == mnist.y_test[:500])
     assert accuracy > 0.5  # chance is 0.1
     assert sorted(p.name for p in (tmp_path / "worker1").iterdir()) == ["tmp"]  # nothing left behind

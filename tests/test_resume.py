@@ -51,8 +51,8 @@ train.fit(train.FitConfig(**settings))
 """
 
 
-def run_child(tmp_path, run_dir, data_dir, *, kill_epoch=-1, where="end"):
-    settings = {**RECIPE, "run_dir": str(run_dir), "data_dir": str(data_dir), "publish": "never"}
+def run_child(tmp_path, run_dir, data_dir, *, kill_epoch=-1, where="end", recipe=RECIPE):
+    settings = {**recipe, "run_dir": str(run_dir), "data_dir": str(data_dir), "publish": "never"}
     cmd = [sys.executable, "-c", CHILD, json.dumps(settings), str(kill_epoch), where]
     return subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=900)
 
@@ -120,3 +120,19 @@ def test_resumed_run_equals_the_run_left_alone(tmp_path, data_dir, reference, wh
     for got, want in zip(weights(run), weights(reference_dir), strict=True):
         np.testing.assert_array_equal(got, want)
     assert json.loads((run / "config.json").read_text())["settings"]["deterministic"] is True
+
+
+def test_a_resumed_run_with_weight_averaging_equals_the_run_left_alone(tmp_path, data_dir):
+    """The optimizer's moving average of the weights is backed up with it, and validation swaps it in and out."""
+    recipe = {**RECIPE, "epochs": 3, "lr_schedule": "cosine", "ema_momentum": 0.9}
+    run_child(tmp_path, tmp_path / "reference", data_dir, recipe=recipe).check_returncode()
+    expected = read_history(tmp_path / "reference")
+    assert len(expected) == 3
+
+    run = tmp_path / "run"
+    killed = run_child(tmp_path, run, data_dir, kill_epoch=0, recipe=recipe)
+    assert killed.returncode == -9, killed.stderr
+    resume(tmp_path, run)
+    assert read_history(run) == expected
+    for got, want in zip(weights(run), weights(tmp_path / "reference"), strict=True):
+        np.testing.assert_array_equal(got, want)

@@ -93,6 +93,7 @@ def test_histograms_option_turns_on_weight_histograms(tmp_path):
         (["--model", "resnet1000"], "unknown model 'resnet1000'"),
         (["--resume"], "--resume needs --run-dir"),
         (["--keep", "first"], "Invalid value for '--keep'"),
+        (["--ema-momentum", "1"], "--ema-momentum must be in [0, 1), got 1.0"),
         (["--data-dir", "does-not-exist"], "does-not-exist: not a folder"),
     ],
 )
@@ -238,3 +239,78 @@ def test_keep_comes_from_the_architecture_and_reaches_the_checkpoint(tmp_path):
         callbacks = make_callbacks(FitConfig(keep=keep), tmp_path)
         (checkpoint,) = [c for c in callbacks if isinstance(c, BestModelCheckpoint)]
         assert checkpoint.save_best_only is save_best_only
+
+
+def _averaging_model():
+    """A compiled model with weight averaging, a few steps in, whose average differs from its weights."""
+    import keras
+    import numpy as np
+
+    from mnist_keras.train import compile_model
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="w")])
+    compile_model(model, 0.1, ema_momentum=0.9)
+    rng = np.random.default_rng(0)
+    for _ in range(4):  # not model.fit, which ends by copying the average into the model
+        model.train_on_batch(rng.normal(size=(8, 4)), rng.integers(0, 3, 8))
+    return model
+
+
+def test_the_checkpoint_saves_the_averaged_weights_and_training_keeps_its_own(tmp_path):
+    import keras
+    import numpy as np
+
+    from mnist_keras.callbacks import BestModelCheckpoint
+
+    model = _averaging_model()
+    trained = [w.copy() for w in model.get_weights()]
+    averaged = [np.asarray(v) for v in model.optimizer._model_variables_moving_average]
+    assert not np.allclose(trained[0], averaged[0])  # else the test could not tell them apart
+
+    checkpoint = BestModelCheckpoint(tmp_path / "model.keras", state_file=None)
+    checkpoint.set_model(model)
+    checkpoint.on_train_begin()
+    checkpoint.on_epoch_end(0, {"val_loss": 1.0})
+    for got, want in zip(keras.saving.load_model(tmp_path / "model.keras").get_weights(), averaged, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
+    for got, want in zip(model.get_weights(), trained, strict=True):  # training goes on from its own weights
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
+
+
+def test_weight_averaging_comes_from_the_recipe_and_reaches_validation(tmp_path):
+    import keras
+
+    from mnist_keras.callbacks import make_callbacks
+    from mnist_keras.models import build_model
+    from mnist_keras.train import FitConfig, compile_for
+
+    config = FitConfig(model="bn-cnn-ema").with_architecture_defaults()
+    assert config.ema_momentum == 0.99
+    assert config.patience == config.epochs  # the cosine schedule always runs to its end
+    assert FitConfig(model="bn-cnn").with_architecture_defaults().patience == 5
+    assert FitConfig(model="bn-cnn-ema", patience=3).with_architecture_defaults().patience == 3
+    assert FitConfig(model="bn-cnn").with_architecture_defaults().ema_momentum == 0.0
+    assert FitConfig(model="bn-cnn-ema", ema_momentum=0.0).with_architecture_defaults().ema_momentum == 0.0
+    model = build_model("bn-cnn-ema")
+    compile_for(model, config, steps=10)
+    assert model.optimizer.use_ema and float(model.optimizer.ema_momentum) == 0.99
+    swaps = [c for c in make_callbacks(config, tmp_path) if isinstance(c, keras.callbacks.SwapEMAWeights)]
+    assert len(swaps) == 1 and not swaps[0].swap_on_epoch  # validation measures the average
+    assert not any(isinstance(c, keras.callbacks.SwapEMAWeights) for c in make_callbacks(FitConfig(), tmp_path))
+
+
+def test_a_run_with_weight_averaging_validates_the_model_it_saves(tmp_path, data_dir):
+    """The last epoch's val_accuracy is the saved model's accuracy on the validation images."""
+    import numpy as np
+
+    from mnist_keras.artifacts import load_model, read_history
+    from mnist_keras.data import load_mnist, make_splits
+    from mnist_keras.train import FitConfig, fit
+
+    config = FitConfig(model="lamontagne", epochs=2, limit=1000, validation_size=1000, ema_momentum=0.9, keep="last",
+                       data_dir=str(data_dir), run_dir=str(tmp_path / "run"), publish="never", verbose=0)  # fmt: skip
+    fit(config)
+    splits = make_splits(load_mnist(data_dir), validation_size=1000, limit=1000, seed=config.seed)
+    predicted = load_model(tmp_path / "run" / "model.keras").predict(splits.x_val[..., None], verbose=0).argmax(1)
+    logged = float(read_history(tmp_path / "run")[-1]["val_accuracy"])
+    assert abs(np.mean(predicted == splits.y_val) - logged) < 1e-6

@@ -1,0 +1,51 @@
+"""The accuracy-record benchmark runs end to end on 1,000 images (figures are printed, never asserted)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "benchmark_record.py"
+
+
+def load_script():
+    spec = importlib.util.spec_from_file_location("benchmark_record", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_quick_record_run_scores_the_kept_model_and_writes_its_section(tmp_path, data_dir):
+    output = tmp_path / "docs" / "BENCHMARKS.md"
+    output.parent.mkdir()
+    output.write_text("# Performance benchmarks\n\n## Inference\n\nkept\n")
+    cmd = [sys.executable, str(SCRIPT), "--quick", "--data-dir", str(data_dir), "--output", str(output)]
+    result = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
+    report = json.loads((output.parent / "record.json").read_text())
+    (run,) = report["runs"]
+    assert report["model"] == "bn-cnn-ema" and run["keep"] == "best" and run["kept_epoch"] == 1
+    assert len(run["points"]) == 1 and run["points"][0][0] > 0 and run["points"][0][1] == 1.0
+    # One epoch: the kept model is the measured one, so both scores of the same 1,000 test images agree.
+    assert run["kept_test_accuracy"] == run["points"][0][2]
+    assert run["kept_val_accuracy"] == run["last_val_accuracy"]
+    text = output.read_text()
+    assert text.count("## Accuracy record") == 1 and "## Inference\n\nkept" in text
+    assert "python scripts/benchmark_record.py --quick" in text and "| 1 | " in text
+
+
+def test_targets_need_the_median_and_the_budget():
+    benchmark = load_script()
+
+    def run(accuracy, seconds, early):
+        return {"kept_test_accuracy": accuracy, "points": [(early, 5.0, 0.996), (seconds, 20.0, accuracy)]}
+
+    met = benchmark.summarise([run(0.9971, 800, 250), run(0.9969, 810, 320), run(0.9972, 790, 280)])
+    assert met["kept_test_accuracy_median"] == 0.9971 and met["record_met"] and met["early_met"]
+    slow = benchmark.summarise([run(0.9971, 950, 350), run(0.9975, 950, 350), run(0.9972, 950, 350)])
+    assert not slow["record_met"] and not slow["early_met"]
+    low = benchmark.summarise([run(0.9968, 800, 250), run(0.9975, 800, 250), run(0.9969, 800, 250)])
+    assert not low["record_met"] and low["early_met"]
