@@ -29,7 +29,7 @@ from .data import AUGMENT_POLICIES
 from .distribute import STRATEGIES
 from .errors import MnistKerasError, TrainingError
 from .evaluate import DEFAULT_BATCH_SIZE as DEFAULT_EVAL_BATCH_SIZE
-from .evaluate import SPLIT_CHOICES
+from .evaluate import SPLIT_CHOICES, TTA_ROTATIONS_DEG
 from .export import DEFAULT_CALIBRATION_SAMPLES, DEFAULT_MAX_ACCURACY_DROP, DEFAULT_OUTPUT_DIR, VARIANTS
 from .robustness import DEFAULT_PER_CONDITION, DEFAULT_SEED
 from .train import KEEP_CHOICES, LR_SCHEDULES, PUBLISH_CHOICES, FitConfig
@@ -197,6 +197,9 @@ def fit(quiet: bool, no_eval: bool, no_augment: bool, **options) -> None:
 @click.option("--output", "output_dir", type=click.Path(file_okay=False), default=None,
               help="Output folder. Default: <run>/eval/ for a run folder's model, else eval/<model file name>/.")  # fmt: skip
 @click.option("--batch-size", type=int, default=DEFAULT_EVAL_BATCH_SIZE, help="Images per prediction step.")
+@click.option("--tta", is_flag=True,
+              help="Test-time augmentation: average each prediction with the image rotated "
+                   f"±{TTA_ROTATIONS_DEG[-1]:g}° (3x the prediction time). Default folder: <run>/eval_tta/.")  # fmt: skip
 def evaluate(model: str, split: str, **options) -> None:
     """Classification reports, confusion matrices and plots for MODEL (a .keras file or a run folder)."""
     _start_tensorflow()

@@ -12,6 +12,9 @@ For each split, one set of predictions feeds everything written about it::
       curves.png                     loss and accuracy per epoch (only for a model from a run folder)
       metrics.json                   the summary other commands (compare, export) read
 
+``evaluate --tta`` writes the same files to ``eval_tta/``, from predictions
+averaged over the image and rotated copies (:func:`tta_views`).
+
 ``train`` means all 60,000 training images (validation included), as in the
 paper's Table 1; ``test`` the 10,000 test images. :func:`compute_metrics` is
 the one place metrics are computed; compare and export reuse it.
@@ -50,22 +53,49 @@ DEFAULT_BATCH_SIZE = 1024  # images per predict step; ~3 MB of float32 input
 REPORT_DIGITS = 4  # decimals in the text report: at 99% accuracy two would hide every difference
 MISTAKES_SHOWN = 32
 EVAL_DIRNAME = "eval"
+EVAL_TTA_DIRNAME = "eval_tta"
 METRICS_FILENAME = "metrics.json"
 CURVES_FILENAME = "curves.png"
+# Test-time augmentation (--tta): each image is also classified rotated by
+# these angles, and the softmax outputs are averaged. +-8 degrees was chosen on
+# validation images (docs/RESULTS.md), inside the +-10 degrees the affine
+# augmentation trains on.
+TTA_ROTATIONS_DEG = (-8.0, 8.0)
 SUMMARY_KEYS = ("n", "accuracy", "errors", "macro_f1", "micro_f1", "weighted_f1", "log_loss", "top2_accuracy")
 
 
 # ------------------------------------------------------------------ metrics
 
 
-def predict_probabilities(model, images: np.ndarray, batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
+def predict_probabilities(model, images: np.ndarray, batch_size: int = DEFAULT_BATCH_SIZE, *,
+                          tta: bool = False) -> np.ndarray:  # fmt: skip
     """Softmax outputs ``(N, 10)`` for uint8 images ``(N, 28, 28)``.
 
     Pixels go in raw (0-255): the model's own ``Rescaling`` layer scales them.
+    With ``tta`` the outputs are averaged over :func:`tta_views`: about three
+    times the prediction time, a few test errors fewer.
     """
     x = np.asarray(images, dtype=np.float32)
     if x.ndim == 3:
         x = x[..., None]  # (N, 28, 28, 1)
+    views = tta_views(x) if tta else [x]
+    return np.mean([_predict(model, view, batch_size) for view in views], axis=0, dtype=np.float32)
+
+
+def tta_views(x: np.ndarray, angles: Iterable[float] = TTA_ROTATIONS_DEG) -> list[np.ndarray]:
+    """The images ``(N, 28, 28, 1)`` float32 and a copy rotated by each angle (degrees).
+
+    Bilinear rotation about the image centre, as the training augmentation
+    draws them; the corners it brings in are background (0).
+    """
+    from scipy import ndimage
+
+    rotated = [ndimage.rotate(x, angle, axes=(2, 1), reshape=False, order=1, mode="constant", cval=0.0)
+               for angle in angles]  # fmt: skip
+    return [x, *(np.clip(view, 0.0, 255.0) for view in rotated)]
+
+
+def _predict(model, x: np.ndarray, batch_size: int) -> np.ndarray:
     # Direct calls, not model.predict: no tf.data pipeline per call (cheaper every
     # epoch in training, no parallel-map warning under op determinism), and on a
     # multi-worker strategy each worker predicts its own images.
@@ -163,7 +193,7 @@ def confusion_csv(matrix: list[list[int]]) -> str:
 
 
 def evaluate_split(model, images: np.ndarray, labels: np.ndarray, *, split: str, name: str,
-                   output_dir: Path, batch_size: int = DEFAULT_BATCH_SIZE) -> dict:  # fmt: skip
+                   output_dir: Path, batch_size: int = DEFAULT_BATCH_SIZE, tta: bool = False) -> dict:  # fmt: skip
     """Predict one split once and write its report, confusion matrix and plots.
 
     Returns:
@@ -171,8 +201,9 @@ def evaluate_split(model, images: np.ndarray, labels: np.ndarray, *, split: str,
     """
     from . import plots
 
-    probs = predict_probabilities(model, images, batch_size)
+    probs = predict_probabilities(model, images, batch_size, tta=tta)
     metrics = compute_metrics(labels, probs)
+    name = f"{name} (test-time aug. ±{TTA_ROTATIONS_DEG[-1]:g}°)" if tta else name
     caption = f"{name} · {split} ({metrics['n']:,} images) · accuracy {metrics['accuracy']:.2%}"
     write_text(output_dir / f"report_{split}.txt", report_text(labels, probs, metrics, title=caption))
     write_json(output_dir / f"report_{split}.json", {"model_name": name, "split": split, **metrics})
@@ -237,16 +268,24 @@ def run_settings(run_dir: Path | None) -> dict:
     return settings if isinstance(settings, dict) else {}
 
 
-def default_output_dir(model_path: Path) -> Path:
-    """``<run>/eval/`` for a model in a run folder, else ``eval/<file name without .keras>/``."""
+def default_output_dir(model_path: Path, *, tta: bool = False) -> Path:
+    """``<run>/eval/`` for a model in a run folder, else ``eval/<file name without .keras>/``.
+
+    With ``tta`` the folder is ``eval_tta``: its numbers are not the model's
+    plain ones, which ``compare`` and ``export`` read from ``eval/``.
+    """
+    folder = EVAL_TTA_DIRNAME if tta else EVAL_DIRNAME
     run = run_folder_of(model_path)
-    return run / EVAL_DIRNAME if run else Path(EVAL_DIRNAME) / Path(model_path).stem
+    return run / folder if run else Path(folder) / Path(model_path).stem
 
 
 def evaluate_model(model_path: str | os.PathLike, *, splits: str | Iterable[str] = SPLITS,
                    data_dir: str | os.PathLike | None = None, output_dir: str | os.PathLike | None = None,
-                   batch_size: int = DEFAULT_BATCH_SIZE) -> dict:  # fmt: skip
+                   batch_size: int = DEFAULT_BATCH_SIZE, tta: bool = False) -> dict:  # fmt: skip
     """Evaluate a ``.keras`` model (or a run folder's) on MNIST splits; write reports and plots.
+
+    ``tta`` averages each prediction over :func:`tta_views` (test-time
+    augmentation) and writes to ``eval_tta`` by default.
 
     Returns:
         The ``metrics.json`` summary: model name, path, SHA-256, source run,
@@ -269,14 +308,14 @@ def evaluate_model(model_path: str | os.PathLike, *, splits: str | Iterable[str]
     mnist = load_mnist(data_dir)
     run = run_folder_of(model_path)
     name = run_settings(run).get("model") or model.name
-    output = Path(output_dir) if output_dir else default_output_dir(model_path)
+    output = Path(output_dir) if output_dir else default_output_dir(model_path, tta=tta)
 
     arrays = {"train": (mnist.x_train, mnist.y_train), "test": (mnist.x_test, mnist.y_test)}
     results = {}
     for split in splits:
         images, labels = arrays[split]
         metrics = evaluate_split(
-            model, images, labels, split=split, name=name, output_dir=output, batch_size=batch_size
+            model, images, labels, split=split, name=name, output_dir=output, batch_size=batch_size, tta=tta
         )
         results[split] = {key: metrics[key] for key in SUMMARY_KEYS} | {"report": f"report_{split}.txt"}
     if run is not None:
@@ -293,22 +332,25 @@ def evaluate_model(model_path: str | os.PathLike, *, splits: str | Iterable[str]
         "data_source": mnist.source,
         "data_checksum_mismatches": mnist.checksum_mismatches(),
         "batch_size": batch_size,
+        "tta_rotations_deg": list(TTA_ROTATIONS_DEG) if tta else [],
         "mnist_keras_version": __version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "splits": _previous_splits(output / METRICS_FILENAME, sha256) | results,
+        "splits": _previous_splits(output / METRICS_FILENAME, sha256, tta) | results,
     }
     summary["splits"] = {s: summary["splits"][s] for s in SPLITS if s in summary["splits"]}
     write_json(output / METRICS_FILENAME, summary)
     return summary
 
 
-def _previous_splits(metrics_path: Path, sha256: str) -> dict:
-    """Splits of an existing ``metrics.json`` that describes the same model file."""
+def _previous_splits(metrics_path: Path, sha256: str, tta: bool) -> dict:
+    """Splits of an existing ``metrics.json`` that describes the same model file, predicted the same way."""
     try:
         previous = json.loads(metrics_path.read_text())
     except (OSError, ValueError):
         return {}
-    return previous.get("splits", {}) if previous.get("model_sha256") == sha256 else {}
+    same_model = previous.get("model_sha256") == sha256
+    same_views = bool(previous.get("tta_rotations_deg")) == tta
+    return previous.get("splits", {}) if same_model and same_views else {}
 
 
 def _plot_curves(run: Path, name: str, target: Path) -> None:

@@ -178,6 +178,69 @@ def test_evaluate_end_to_end(trained_run, data_dir, mnist, tmp_path):
     assert again["splits"]["test"] == summary["splits"]["test"]
 
 
+# ------------------------------------------------------- test-time augmentation
+
+
+def test_tta_views_are_the_image_and_its_two_rotations():
+    from mnist_keras.evaluate import TTA_ROTATIONS_DEG, tta_views
+
+    x = np.zeros((3, 28, 28, 1), np.float32)
+    x[:, 4:24, 13:15] = 255.0  # a vertical bar through the centre (pixel 13.5)
+    views = tta_views(x)
+    assert len(views) == 1 + len(TTA_ROTATIONS_DEG) and TTA_ROTATIONS_DEG == (-8.0, 8.0)
+    assert views[0] is x or np.array_equal(views[0], x)
+    left, right = views[1], views[2]
+    assert not np.allclose(left, x) and not np.allclose(left, right)
+    np.testing.assert_allclose(left, right[:, :, ::-1], atol=1e-3)  # opposite angles: mirror images
+    for view in views[1:]:
+        assert view.shape == x.shape and view.min() >= 0.0 and view.max() <= 255.0
+        assert abs(view.sum() - x.sum()) < 0.01 * x.sum()  # ink is moved, not lost
+        # Rows 5 and 22 lie 8.5 pixels from the centre: a turn of 8 degrees moves them
+        # 8.5 * tan(8 deg) = 1.2 pixels sideways each, in opposite directions.
+        top, bottom = view[0, 5, :, 0], view[0, 22, :, 0]
+        assert abs(np.average(np.arange(28), weights=top) - np.average(np.arange(28), weights=bottom)) > 2.0
+
+
+def test_tta_averages_the_softmax_of_the_views(tmp_path):
+    from scipy import ndimage
+
+    from mnist_keras.artifacts import load_model
+    from mnist_keras.evaluate import predict_probabilities
+
+    model = load_model(save_model(tmp_path / "tiny.keras"))
+    x = np.random.default_rng(0).integers(0, 256, size=(5, 28, 28)).astype(np.uint8)
+    plain = predict_probabilities(model, x)
+    by_hand = [plain] + [
+        predict_probabilities(model, np.clip(ndimage.rotate(x.astype(np.float32), angle, axes=(2, 1),
+                                                            reshape=False, order=1), 0, 255))
+        for angle in (-8.0, 8.0)
+    ]  # fmt: skip
+    tta = predict_probabilities(model, x, tta=True)
+    np.testing.assert_allclose(tta, np.mean(by_hand, axis=0), atol=1e-6)
+    assert not np.allclose(tta, plain) and np.allclose(tta.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_evaluate_tta_writes_its_own_folder(trained_run, data_dir, mnist, tmp_path):
+    from mnist_keras.artifacts import load_model
+    from mnist_keras.evaluate import evaluate_model, predict_probabilities
+
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    code, output = invoke("evaluate", run, "--split", "test", "--tta", "--data-dir", data_dir)
+    assert code == 0, output
+    assert "lamontagne (test-time aug. ±8°) · test (10,000 images)" in output
+    out = run / "eval_tta"
+    assert not (run / "eval").exists() and (out / "confusion_test.png").is_file()
+    summary = json.loads((out / "metrics.json").read_text())
+    assert summary["tta_rotations_deg"] == [-8.0, 8.0] and list(summary["splits"]) == ["test"]
+    probs = predict_probabilities(load_model(run / "model.keras"), mnist.x_test, tta=True)
+    assert summary["splits"]["test"]["accuracy"] == pytest.approx(np.mean(probs.argmax(axis=1) == mnist.y_test))
+
+    # A plain evaluation into the same folder does not keep the TTA numbers as if they were its own.
+    plain = evaluate_model(run, splits="train", data_dir=data_dir, output_dir=out)
+    assert list(plain["splits"]) == ["train"] and plain["tta_rotations_deg"] == []
+
+
 # ---------------------------------------------------------------- bad input
 
 
