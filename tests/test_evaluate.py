@@ -202,12 +202,19 @@ def test_tta_views_are_the_image_and_its_two_rotations():
 
 
 def test_tta_averages_the_softmax_of_the_views(tmp_path):
+    import keras
     from scipy import ndimage
 
     from mnist_keras.artifacts import load_model
     from mnist_keras.evaluate import predict_probabilities
 
-    model = load_model(save_model(tmp_path / "tiny.keras"))
+    # Seeded, and fed 0-1 pixels: an untrained model on raw 0-255 pixels saturates
+    # its softmax to one-hot rows, which rotated copies can leave unchanged.
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input(shape=(28, 28, 1))
+    x = keras.layers.Flatten()(keras.layers.Rescaling(1 / 255)(inputs))
+    keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(x)).save(tmp_path / "tiny.keras")
+    model = load_model(tmp_path / "tiny.keras")
     x = np.random.default_rng(0).integers(0, 256, size=(5, 28, 28)).astype(np.uint8)
     plain = predict_probabilities(model, x)
     by_hand = [plain] + [
