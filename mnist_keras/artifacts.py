@@ -186,7 +186,7 @@ def _first_line(err: BaseException) -> str:
 
 
 def read_config(run_dir: Path | None) -> dict:
-    """A run folder's ``config.json`` (empty if there is none or it is unreadable)."""
+    """A run folder's whole ``config.json`` (empty if there is none or it is unreadable)."""
     if run_dir is None:
         return {}
     try:
@@ -194,6 +194,23 @@ def read_config(run_dir: Path | None) -> dict:
     except (OSError, ValueError):
         return {}
     return config if isinstance(config, dict) else {}
+
+
+def run_settings(run_dir: Path | None) -> dict:
+    """The training settings a run folder recorded (``config.json``'s ``settings``; empty if none).
+
+    The one reader of a run's settings: ``settings["recipe"]`` holds the
+    recipe that ran (epochs, ``keep``, ...); ``train.saved_config`` turns
+    the whole into a ``FitConfig``.
+    """
+    settings = read_config(run_dir).get("settings")
+    return settings if isinstance(settings, dict) else {}
+
+
+def recipe_setting(settings: dict, name: str):
+    """One recipe field of a run's :func:`run_settings` (older runs kept recipe fields flat), or None."""
+    recipe = settings.get("recipe")
+    return recipe.get(name) if isinstance(recipe, dict) else settings.get(name)
 
 
 def read_history(run_dir: Path) -> list[dict]:

@@ -39,12 +39,12 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .artifacts import file_sha256, resolve_model_path, run_folder_of, write_json, write_text
+from .artifacts import file_sha256, resolve_model_path, run_folder_of, run_settings, write_json, write_text
+from .digits import DEFAULT_SEED
 from .errors import MnistKerasError
 from .preprocess import ImageError, to_mnist
 
 DEFAULT_PER_CONDITION = 500
-DEFAULT_SEED = 0
 MAX_PER_CONDITION = 10_000  # the MNIST test set
 EXAMPLES_PER_CONDITION = 6
 OUTPUT_DIRNAME = "robustness"
@@ -189,8 +189,6 @@ def _model_identity(model: str | os.PathLike) -> tuple[Path, str, Path | None]:
     run = run_folder_of(path)
     if run is None:
         return path, path.stem, None
-    from .evaluate import run_settings
-
     return path, run_settings(run).get("model") or run.name, run
 
 
