@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from .digits import INPUT_SHAPE, NUM_CLASSES
 from .errors import ModelFileError
 
 MODEL_FILENAME = "model.keras"
@@ -32,6 +33,8 @@ HISTORY_FILENAME = "history.csv"
 BACKUP_DIRNAME = "backup"  # BackupAndRestore's folder; removed when a run finishes
 LOGS_DIRNAME = "logs"  # TensorBoard
 PUBLISHED_SUFFIX = ".json"  # saved_models/<name>.keras has its record in <name>.json
+SAVED_MODELS_DIRNAME = "saved_models"  # published .keras models (fit, compare)
+TFLITE_DIRNAME = "tflite"  # exported .tflite models (export)
 
 
 @contextlib.contextmanager
@@ -169,11 +172,13 @@ def check_classifier(model, name: str) -> None:
     """Raise ModelFileError unless ``model`` maps (B, 28, 28, 1) to 10 classes."""
     in_shape = tuple(model.input_shape[1:]) if not isinstance(model.input_shape, list) else None
     out_shape = tuple(model.output_shape[1:]) if not isinstance(model.output_shape, list) else None
-    if in_shape != (28, 28, 1):
-        raise ModelFileError(f"{name}: model input is {in_shape}, expected (28, 28, 1); not an MNIST digit classifier")
-    if out_shape != (10,):
+    if in_shape != INPUT_SHAPE:
         raise ModelFileError(
-            f"{name}: model output is {out_shape}, expected (10,) classes; not an MNIST digit classifier"
+            f"{name}: model input is {in_shape}, expected {INPUT_SHAPE}; not an MNIST digit classifier"
+        )
+    if out_shape != (NUM_CLASSES,):
+        raise ModelFileError(
+            f"{name}: model output is {out_shape}, expected ({NUM_CLASSES},) classes; not an MNIST digit classifier"
         )
 
 

@@ -26,11 +26,8 @@ from __future__ import annotations
 
 import math
 
-from .digits import IMAGE_SIDE
+from .digits import IMAGE_CENTRE, IMAGE_SIDE
 from .warp import warp
-
-SIDE = IMAGE_SIDE
-CENTRE = (SIDE - 1) / 2
 
 # Policy names; older config.json files hold a bool: True is "affine".
 AUGMENT_POLICIES = ("none", "affine", "robust")
@@ -143,7 +140,7 @@ def elastic_field(batch, seed_grid, seed_size, max_px):
 
     grid = tf.random.stateless_uniform([batch, ELASTIC_GRID, ELASTIC_GRID, 2], seed_grid, -1.0, 1.0)
     size = tf.random.stateless_uniform([batch, 1, 1, 1], seed_size, 0.0, 1.0) * max_px
-    return tf.image.resize(grid, (SIDE, SIDE), method="bicubic") * size
+    return tf.image.resize(grid, (IMAGE_SIDE, IMAGE_SIDE), method="bicubic") * size
 
 
 # ------------------------------------------------------------ pen and quality
@@ -156,7 +153,8 @@ def _shifted_max(images, size: int):
     low, high = (size - 1) // 2, size // 2
     padded = tf.pad(images, [[0, 0], [low, high], [low, high], [0, 0]], constant_values=-1e9)
     return tf.reduce_max(
-        tf.stack([padded[:, dy : dy + SIDE, dx : dx + SIDE] for dy in range(size) for dx in range(size)]), axis=0
+        tf.stack([padded[:, dy : dy + IMAGE_SIDE, dx : dx + IMAGE_SIDE] for dy in range(size) for dx in range(size)]),
+        axis=0,
     )
 
 
@@ -234,7 +232,7 @@ def random_blocky(images, seed):
     low, high = BLOCKY_SIDES_PX
     side = tf.random.stateless_uniform([], s[0], low, high + 1, dtype=tf.int32)  # one size per batch
     small = tf.image.resize(images, tf.stack([side, side]), method="area")
-    blocky = tf.clip_by_value(tf.image.resize(small, (SIDE, SIDE), method="bilinear"), 0.0, 255.0)
+    blocky = tf.clip_by_value(tf.image.resize(small, (IMAGE_SIDE, IMAGE_SIDE), method="bilinear"), 0.0, 255.0)
     return tf.where(_choose(s[1], tf.shape(images)[0], BLOCKY_SHARE), blocky, images)
 
 
@@ -278,10 +276,10 @@ def line_across(row, slope, amplitude, dashed):
     """
     import tensorflow as tf
 
-    ys, xs = tf.meshgrid(tf.range(SIDE, dtype=tf.float32), tf.range(SIDE, dtype=tf.float32), indexing="ij")
+    ys, xs = tf.meshgrid(tf.range(IMAGE_SIDE, dtype=tf.float32), tf.range(IMAGE_SIDE, dtype=tf.float32), indexing="ij")
     phase = xs / ZIGZAG_PERIOD_PX
     triangle = 4.0 * tf.abs(phase - tf.floor(phase) - 0.5) - 1.0  # (28, 28) in [-1, 1]
-    centre = row + slope * (xs - CENTRE) + amplitude * triangle  # (B, 28, 28)
+    centre = row + slope * (xs - IMAGE_CENTRE) + amplitude * triangle  # (B, 28, 28)
     line = tf.clip_by_value(1.5 - tf.abs(ys - centre), 0.0, 1.0)
     gaps = tf.cast(tf.math.floormod(tf.floor(xs / 2.0), 2.0) == 0.0, tf.float32)  # every other 2 px
     line = tf.where(dashed, line * gaps, line)
@@ -294,7 +292,7 @@ def random_line(images, seed):
 
     s = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), num=5)
     batch = tf.shape(images)[0]
-    row = tf.random.stateless_uniform([batch, 1, 1], s[0], 2.0, SIDE - 2.0)
+    row = tf.random.stateless_uniform([batch, 1, 1], s[0], 2.0, IMAGE_SIDE - 2.0)
     slope = tf.random.stateless_uniform([batch, 1, 1], s[1], -MAX_LINE_SLOPE, MAX_LINE_SLOPE)
     kind = tf.random.stateless_uniform([batch, 1, 1], s[2])  # < 1/3 zigzag, < 2/3 dashed, else straight
     amplitude = tf.where(kind < 1 / 3, ZIGZAG_AMPLITUDE_PX, 0.0)

@@ -60,7 +60,9 @@ OPTION_FLAGS = {"augment": {"is_flag": False, "flag_value": "affine"}}  # a bare
 
 @click.group(cls=Group, context_settings=CONTEXT_SETTINGS)
 @click.version_option(__version__, prog_name="mnist-keras")
-@click.option("--verbose", "-v", is_flag=True, help="Show TensorFlow's start-up log lines (or set MNIST_KERAS_TF_LOGS=1).")
+@click.option(
+    "--verbose", "-v", is_flag=True, help="Show TensorFlow's start-up log lines (or set MNIST_KERAS_TF_LOGS=1)."
+)
 def cli(verbose: bool) -> None:
     """Train, evaluate, compare, export and run MNIST digit classifiers."""
     show_tensorflow_logs(verbose)
@@ -259,7 +261,10 @@ def compare(models: str | None, epochs: int | None, output: str | None, quiet: b
     shared = FitConfig(overrides={"epochs": epochs}, verbose=0 if as_json else verbosity(quiet), **options)
     result = run_compare(CompareConfig(models=models.split(",") if models else None, fit=shared, output=output))
     best = result.best
-    lines = [(result.output / LEADERBOARD_MD).read_text().rstrip(), f"leaderboard: {result.output}/leaderboard.{{csv,md,png}}"]
+    lines = [
+        (result.output / LEADERBOARD_MD).read_text().rstrip(),
+        f"leaderboard: {result.output}/leaderboard.{{csv,md,png}}",
+    ]
     if best is not None:
         lines.append(f"best by validation accuracy: {best['model']} (val {100 * best['val_accuracy']:.2f}%, "
                      f"test {100 * best['test_accuracy']:.2f}%)")  # fmt: skip
@@ -349,13 +354,19 @@ def verify(data_dir: str | None, as_json: bool) -> None:
     mnist = load_mnist(data_dir)
     report = {
         "source": mnist.source,
-        "files": {name: "ok" if name not in mnist.checksum_mismatches() else f"MISMATCH {digest}"
-                  for name, digest in mnist.checksums.items()},  # fmt: skip
-        "splits": {split: {"images": len(labels), "per_class": class_counts(labels)}
-                   for split, labels in (("train", mnist.y_train), ("test", mnist.y_test))},  # fmt: skip
+        "files": {
+            name: "ok" if name not in mnist.checksum_mismatches() else f"MISMATCH {digest}"
+            for name, digest in mnist.checksums.items()
+        },  # fmt: skip
+        "splits": {
+            split: {"images": len(labels), "per_class": class_counts(labels)}
+            for split, labels in (("train", mnist.y_train), ("test", mnist.y_test))
+        },  # fmt: skip
     }
     lines = [f"source: {mnist.source}", *(f"  {name:<26} {status}" for name, status in report["files"].items())]
-    lines += [f"  {split:<5} {n['images']:>6} images; per class {n['per_class']}" for split, n in report["splits"].items()]
+    lines += [
+        f"  {split:<5} {n['images']:>6} images; per class {n['per_class']}" for split, n in report["splits"].items()
+    ]
     emit(report, as_json, "\n".join(lines))
     if mnist.checksum_mismatches():
         raise DataError(
@@ -374,7 +385,9 @@ def verify(data_dir: str | None, as_json: bool) -> None:
 @click.option("--conditions", "names", default=None,
               help="Comma-separated conditions, e.g. shot_noise,printed_heldout (clean is always run). Default: all.")  # fmt: skip
 @data_dir_option()
-@output_option("Output folder. Default: <run>/robustness/ for a run folder's model, else robustness/<model file name>/.")
+@output_option(
+    "Output folder. Default: <run>/robustness/ for a run folder's model, else robustness/<model file name>/."
+)
 @quiet_option("No progress lines, only the table.")
 @json_option("the robustness.json summary")
 def robustness_command(model_path: str, output: str | None, quiet: bool, as_json: bool, **options) -> None:
@@ -387,7 +400,9 @@ def robustness_command(model_path: str, output: str | None, quiet: bool, as_json
     require("train", "'mnist-keras robustness'")  # SciPy for the corruptions, matplotlib for the fonts and plots
     summary = run_robustness(model_path, output_dir=output, progress=None if quiet or as_json else click.echo,
                              **options)  # fmt: skip
-    done = f"report: {summary['output_dir']}/robustness.{{json,txt,md,png}} and examples.png ({summary['seconds']:.0f} s)"
+    done = (
+        f"report: {summary['output_dir']}/robustness.{{json,txt,md,png}} and examples.png ({summary['seconds']:.0f} s)"
+    )
     emit(summary, as_json, format_table(summary) + done)
 
 

@@ -15,9 +15,11 @@ import numpy as np
 
 IMAGE_SIDE = 28  # px; MNIST's frame
 IMAGE_SHAPE = (IMAGE_SIDE, IMAGE_SIDE)
+IMAGE_CENTRE = (IMAGE_SIDE - 1) / 2  # px, 13.5: rotations, zooms and MNIST-C's warps keep this point fixed
 INPUT_SHAPE = (IMAGE_SIDE, IMAGE_SIDE, 1)  # what every model takes, batch axis first: (N, 28, 28, 1)
 NUM_CLASSES = 10
 CLASSES = tuple(range(NUM_CLASSES))
+CLASS_NAMES = tuple(str(c) for c in CLASSES)  # labels of reports and plots
 PREDICT_BATCH_SIZE = 1024  # images per model call when predicting many: bounded memory, few calls
 # The one default seed of every command (fit, compare, robustness; export calibrates with the run's):
 # the validation split, subsets, initialisation, shuffling, augmentation, the robustness suite's draws.

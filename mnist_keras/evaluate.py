@@ -45,7 +45,7 @@ from .artifacts import (
     write_json,
     write_text,
 )
-from .digits import CLASSES, PREDICT_BATCH_SIZE
+from .digits import CLASS_NAMES, CLASSES, PREDICT_BATCH_SIZE
 from .errors import MnistKerasError
 from .extras import start_tensorflow
 from .predict import TTA_ROTATIONS_DEG, predict_probabilities
@@ -53,7 +53,6 @@ from .predict import TTA_ROTATIONS_DEG, predict_probabilities
 SPLITS = ("train", "test")
 SPLIT_CHOICES = ("train", "test", "both")
 LABELS = list(CLASSES)
-DIGITS = [str(d) for d in LABELS]
 REPORT_DIGITS = 4  # decimals in the text report: at 99% accuracy two would hide every difference
 MISTAKES_SHOWN = 32
 EVAL_DIRNAME = "eval"
@@ -96,7 +95,7 @@ def compute_metrics(y_true: np.ndarray, probs: np.ndarray) -> dict:
     probs = normalize_probabilities(probs)
     y_pred = probs.argmax(axis=1)
     report = classification_report(
-        y_true, y_pred, labels=LABELS, target_names=DIGITS, output_dict=True, zero_division=0
+        y_true, y_pred, labels=LABELS, target_names=CLASS_NAMES, output_dict=True, zero_division=0
     )
     micro = precision_recall_fscore_support(y_true, y_pred, labels=LABELS, average="micro", zero_division=0)
     return {
@@ -111,7 +110,7 @@ def compute_metrics(y_true: np.ndarray, probs: np.ndarray) -> dict:
         "micro_avg": _scores(*micro[:3], len(y_true)),
         "macro_avg": _scores_of(report["macro avg"]),
         "weighted_avg": _scores_of(report["weighted avg"]),
-        "per_class": {digit: _scores_of(report[digit]) for digit in DIGITS},
+        "per_class": {digit: _scores_of(report[digit]) for digit in CLASS_NAMES},
         "confusion_matrix": confusion_matrix(y_true, y_pred, labels=LABELS).tolist(),
     }
 
@@ -130,7 +129,7 @@ def report_text(y_true: np.ndarray, probs: np.ndarray, metrics: dict, *, title: 
 
     y_pred = np.asarray(probs).argmax(axis=1)
     table = classification_report(
-        y_true, y_pred, labels=LABELS, target_names=DIGITS, digits=REPORT_DIGITS, zero_division=0
+        y_true, y_pred, labels=LABELS, target_names=CLASS_NAMES, digits=REPORT_DIGITS, zero_division=0
     )
     micro = metrics["micro_avg"]
     extra = [
@@ -147,8 +146,8 @@ def confusion_csv(matrix: list[list[int]]) -> str:
     """The confusion matrix as CSV: a header of predicted digits, one row per true digit."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["true\\predicted", *DIGITS])
-    writer.writerows([digit, *row] for digit, row in zip(DIGITS, matrix))
+    writer.writerow(["true\\predicted", *CLASS_NAMES])
+    writer.writerows([digit, *row] for digit, row in zip(CLASS_NAMES, matrix))
     return buffer.getvalue()
 
 

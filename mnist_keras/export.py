@@ -31,7 +31,7 @@ from .errors import ExportError
 from .extras import start_tensorflow
 
 VARIANTS = ("float32", "dynamic", "float16", "int8")
-DEFAULT_OUTPUT_DIR = "tflite"
+DEFAULT_OUTPUT_DIR = artifacts.TFLITE_DIRNAME
 DEFAULT_CALIBRATION_SAMPLES = 500
 DEFAULT_MAX_ACCURACY_DROP = 0.5  # percentage points of test accuracy
 LATENCY_WARMUP = 20  # single-image invokes discarded before timing
@@ -116,7 +116,10 @@ def calibration_images(mnist, model_path: Path, samples: int) -> np.ndarray:
     from .digits import DEFAULT_SEED
 
     saved = artifacts.run_settings(artifacts.run_folder_of(model_path))
-    settings = {"seed": saved.get("seed", DEFAULT_SEED), "validation_size": saved.get("validation_size", DEFAULT_VALIDATION_SIZE)}
+    settings = {
+        "seed": saved.get("seed", DEFAULT_SEED),
+        "validation_size": saved.get("validation_size", DEFAULT_VALIDATION_SIZE),
+    }
     splits = make_splits(mnist, validation_size=settings["validation_size"], seed=settings["seed"])
     rng = np.random.default_rng(settings["seed"])
     picked = rng.choice(len(splits.x_train), size=min(samples, len(splits.x_train)), replace=False)

@@ -11,13 +11,12 @@ The lists here are checked against setup.cfg by the tests.
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import os
 import sys
-from collections.abc import Iterator
 
 from .errors import MissingExtraError
+from .quiet import stderr_silenced
 
 # extra -> the top-level modules it provides (setup.cfg's [options.extras_require] lists their distributions)
 EXTRA_MODULES = {
@@ -53,21 +52,6 @@ def extra_for_module(module: str) -> str | None:
     return next((extra for extra, names in EXTRA_MODULES.items() if top in names), None)
 
 
-@contextlib.contextmanager
-def _stderr_silenced() -> Iterator[None]:
-    """Point the process's C-level stderr (fd 2) at /dev/null for the duration."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
-
-
 def start_tensorflow(what: str = "this command") -> None:
     """Import TensorFlow without its C++ start-up lines, unless ``MNIST_KERAS_TF_LOGS`` is set.
 
@@ -87,9 +71,10 @@ def start_tensorflow(what: str = "this command") -> None:
     require("train", what)
     if os.environ.get(TF_LOGS_VAR):
         import tensorflow  # noqa: F401
+
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    with _stderr_silenced():
+    with stderr_silenced():
         import tensorflow as tf
 
         tf.config.list_physical_devices()  # the CUDA probe happens here, not at import

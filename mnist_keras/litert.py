@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from .digits import INPUT_SHAPE, NUM_CLASSES, PREDICT_BATCH_SIZE, as_batch, chunks, no_probabilities
+from .quiet import stderr_silenced
 
 INSTALL_HINT = "pip install ai-edge-litert (64-bit Linux, macOS, Windows) or tflite-runtime (32-bit Raspberry Pi OS)"
 
@@ -53,9 +54,15 @@ def interpreter_class() -> type:
 
 
 def load_interpreter(path: str | os.PathLike, num_threads: int | None = None) -> Any:
-    """An allocated interpreter for the ``.tflite`` file at ``path``."""
-    interpreter = interpreter_class()(model_path=str(path), num_threads=num_threads)
-    interpreter.allocate_tensors()
+    """An allocated interpreter for the ``.tflite`` file at ``path``.
+
+    The runtime's "INFO: Created TensorFlow Lite XNNPACK delegate" line is kept
+    off stderr: the commands' output is their own lines (errors still raise).
+    """
+    interpreter_type = interpreter_class()
+    with stderr_silenced():
+        interpreter = interpreter_type(model_path=str(path), num_threads=num_threads)
+        interpreter.allocate_tensors()
     return interpreter
 
 

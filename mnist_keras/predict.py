@@ -35,6 +35,7 @@ from typing import Protocol
 import numpy as np
 
 from . import litert
+from .artifacts import SAVED_MODELS_DIRNAME, TFLITE_DIRNAME
 from .digits import PREDICT_BATCH_SIZE, as_batch, chunks, no_probabilities
 from .errors import MissingExtraError, ModelFileError
 from .warp import warp
@@ -177,13 +178,13 @@ class TFLitePredictor:
 
 SHIPPED_MODEL = "robust"  # the architecture that ships (models.py): trained for photos, other pens, printed digits
 DEFAULT_MODEL_PATTERNS = (
-    f"tflite/{SHIPPED_MODEL}_int8.tflite",
+    f"{TFLITE_DIRNAME}/{SHIPPED_MODEL}_int8.tflite",
     f"{SHIPPED_MODEL}_int8.tflite",  # copied beside the edge bundle on a Pi
-    f"saved_models/{SHIPPED_MODEL}.keras",
-    "saved_models/best.keras",  # the 'compare' winner on MNIST validation
-    "tflite/*int8.tflite",
-    "tflite/*float32.tflite",
-    "saved_models/*.keras",
+    f"{SAVED_MODELS_DIRNAME}/{SHIPPED_MODEL}.keras",
+    f"{SAVED_MODELS_DIRNAME}/best.keras",  # the 'compare' winner on MNIST validation
+    f"{TFLITE_DIRNAME}/*int8.tflite",
+    f"{TFLITE_DIRNAME}/*float32.tflite",
+    f"{SAVED_MODELS_DIRNAME}/*.keras",
 )
 
 
@@ -203,7 +204,7 @@ def default_model(root: str | os.PathLike = ".") -> Path:
         if found:
             return found[-1]
     raise ModelFileError(
-        f"no model given and none found in {root.resolve() / 'tflite'} or {root.resolve() / 'saved_models'}; "
+        f"no model given and none found in {root.resolve() / TFLITE_DIRNAME} or {root.resolve() / SAVED_MODELS_DIRNAME}; "
         "give MODEL, run from the project folder (it ships one), or train one with 'mnist-keras fit'"
     )
 

@@ -34,6 +34,7 @@ from . import __version__
 from .artifacts import (
     CONFIG_FILENAME,
     MODEL_FILENAME,
+    SAVED_MODELS_DIRNAME,
     backed_up_epochs,
     kept_row,
     publish_model,
@@ -64,7 +65,6 @@ from .models import RECIPE_FIELDS, Recipe, get_architecture
 # "always": publish, replacing whatever is there; "never": keep the model in the run folder only.
 PUBLISH_CHOICES = ("auto", "always", "never")
 DEFAULT_MODEL = "lamontagne"  # the paper's model 11
-DEFAULT_SAVED_MODELS_DIR = "saved_models"
 COSINE_FINAL_FRACTION = 0.01  # "cosine": the LR decays to this fraction of its peak
 # With a warm-up (``warmup_fraction`` > 0) the LR starts at this fraction of its peak.
 WARMUP_START_FRACTION = 0.1
@@ -93,7 +93,7 @@ class FitConfig:
     validation_size: int = DEFAULT_VALIDATION_SIZE
     data_dir: str | None = None
     run_dir: str | None = None
-    saved_models_dir: str = DEFAULT_SAVED_MODELS_DIR
+    saved_models_dir: str = SAVED_MODELS_DIRNAME
     resume: bool = False
     publish: str = "auto"
     histograms: bool = False
@@ -103,6 +103,7 @@ class FitConfig:
     verbose: int = 1
 
     def __post_init__(self) -> None:
+        self.overrides = {name: value for name, value in self.overrides.items() if value is not None}
         if isinstance(self.publish, bool):  # older config.json files and compare's publish=False
             self.publish = "auto" if self.publish else "never"
         if isinstance(self.recipe, dict):  # read back from config.json
@@ -173,7 +174,7 @@ def prepare_run_dir(config: FitConfig) -> tuple[FitConfig, Path]:
     """
     if config.resume:
         if not config.run_dir:
-            raise MnistKerasError("--resume needs --run-dir RUN, the folder of the interrupted run")
+            raise MnistKerasError("--resume needs --output RUN, the folder of the interrupted run")
         run_dir = Path(config.run_dir)
         if not (run_dir / CONFIG_FILENAME).is_file():
             raise MnistKerasError(f"{run_dir}: no {CONFIG_FILENAME}; this is not a run folder that can be resumed")
@@ -473,7 +474,8 @@ def _fit(config: FitConfig, mnist: Mnist, strategy, task: Task, extra_callbacks:
 
 def kept_epoch(config: FitConfig, run_dir: Path) -> dict | None:
     """The history row of the epoch whose weights became ``model.keras`` (None before any epoch)."""
-    return kept_row(read_history(run_dir), config.recipe.keep)
+    recipe = config.recipe or config.resolved().recipe
+    return kept_row(read_history(run_dir), recipe.keep)
 
 
 def publish(config: FitConfig, run_dir: Path) -> str | None:

@@ -24,9 +24,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from .digits import IMAGE_CENTRE as CENTRE
 from .digits import IMAGE_SIDE
 
-CENTRE = (IMAGE_SIDE - 1) / 2  # rotations and zooms are about the image centre
 _PADDED = IMAGE_SIDE + 2  # one black pixel all round: reading outside the frame reads 0
 
 
