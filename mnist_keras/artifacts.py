@@ -271,6 +271,19 @@ def published_record(target: Path) -> dict | None:
         return None
 
 
+def published_run(target: Path) -> Path | None:
+    """The run folder a published model came from, per its record (None if unrecorded).
+
+    A relative ``run_dir`` is relative to the folder it was published from:
+    the current folder, else the one holding ``saved_models/``.
+    """
+    record = published_record(target) or {}
+    if not record.get("run_dir"):
+        return None
+    run = Path(record["run_dir"])
+    return run if run.is_absolute() or run.exists() else Path(target).resolve().parent.parent / run
+
+
 def publish_model(source: Path, target: Path, record: dict, *, force: bool = False) -> tuple[bool, str]:
     """Copy ``source`` to ``target`` unless that could replace a better model.
 

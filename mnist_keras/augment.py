@@ -62,6 +62,25 @@ SPECKLE_SHARE, SPECKLE_PHOTONS = 0.15, (2.0, 12.0)  # photon-starved ink: photon
 LINE_SHARE, MAX_LINE_SLOPE, ZIGZAG_AMPLITUDE_PX, ZIGZAG_PERIOD_PX = 0.1, 0.4, 2.0, 8.0
 
 
+# The robustness suite's conditions (robustness.py, corruptions.py) that each policy imitates on
+# purpose: a model trained with it has seen them, so its report marks them "seen in training" and
+# gives the mean over the others, the out-of-distribution figure. Resizing and moving the digit are
+# counted for both policies, though preprocess.to_mnist undoes most of them anyway.
+IMITATED_CONDITIONS = {
+    "none": (),
+    "affine": ("rotate", "scale", "translate"),
+    "robust": (
+        "rotate", "shear", "scale", "translate",  # the warp (rotation 20 deg, shear 0.3, zoom, shift, elastic)
+        "thin_pen", "thick_pen",  # erosion and dilation
+        "canny_edges",  # hollow strokes
+        "dotted_line", "zigzag",  # lines across: straight, dashed, zigzag
+        "glass_blur", "motion_blur",  # Gaussian blur
+        "low_resolution",  # shrunk to 7-15 px and enlarged
+        "shot_noise",  # photon grain
+    ),
+}  # fmt: skip
+
+
 def augment_policy(augment: bool | str | None) -> str:
     """The policy name for an ``augment`` setting (a name, or an old-style bool).
 

@@ -1,4 +1,4 @@
-"""What ``mnist-keras fit`` does, as one function: train, publish, evaluate.
+"""What ``mnist-keras fit`` does, as one function: train, evaluate, publish with a model card.
 
 ``run(config)`` is the whole job behind the command, so a Python caller gets
 exactly what the command line gets::
@@ -17,7 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .train import FitConfig, fit, kept_epoch, publish, saved_config
+from .artifacts import published_record
+from .train import FitConfig, fit, kept_epoch, publish, published_model, saved_config
 
 
 @dataclass
@@ -40,7 +41,11 @@ class RunResult:
 
 
 def run(config: FitConfig, *, evaluate: bool = True) -> RunResult:
-    """Train ``config``, publish the kept model as ``config.publish`` says, then evaluate it into ``<run>/eval/``.
+    """Train ``config``, evaluate the kept model into ``<run>/eval/``, then publish it as ``config.publish`` says.
+
+    A published model gets its model card (``saved_models/<model>.md``, see
+    :mod:`mnist_keras.card`) written from this run, so replacing a published
+    model always replaces its card too.
 
     Raises:
         MnistKerasError: as :func:`mnist_keras.train.fit` (bad options, data, a run folder in the way);
@@ -50,9 +55,16 @@ def run(config: FitConfig, *, evaluate: bool = True) -> RunResult:
     if run_dir is None:
         return RunResult(None)
     saved = saved_config(run_dir)
-    result = RunResult(run_dir, saved, kept_epoch(saved, run_dir), publish(saved, run_dir))
+    result = RunResult(run_dir, saved, kept_epoch(saved, run_dir))
     if evaluate:
         from .evaluate import evaluate_model
 
         result.evaluation = evaluate_model(run_dir, data_dir=saved.data_dir)
+    result.published = publish(saved, run_dir)
+    target = published_model(saved, run_dir)
+    if target is not None:
+        from . import card
+
+        card.write(card.record(published_record(target), model_path=target, root=Path.cwd(),
+                               evaluation=result.evaluation), target)  # fmt: skip
     return result

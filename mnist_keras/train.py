@@ -38,6 +38,7 @@ from .artifacts import (
     backed_up_epochs,
     kept_row,
     publish_model,
+    published_record,
     read_history,
     run_settings,
     save_model,
@@ -143,6 +144,27 @@ def default_run_dir(model: str) -> Path:
     return Path("runs") / f"{model}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
+def source_revision() -> dict:
+    """The git commit of the package's checkout and whether it had uncommitted changes (None outside git).
+
+    Recorded in ``config.json`` so a model card can say exactly which code trained the model.
+    """
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    changes = git("status", "--porcelain", "--untracked-files=no") if commit else None
+    return {"commit": commit, "dirty": bool(changes) if commit else None}
+
+
 def library_versions() -> dict[str, str]:
     """Versions that decide whether a run can be reproduced."""
     import keras
@@ -217,6 +239,7 @@ def write_config(config: FitConfig, run_dir: Path, mnist: Mnist, splits: Splits)
         {
             "settings": dataclasses.asdict(config),
             "versions": library_versions(),
+            "source": source_revision(),
             "data": {
                 "source": mnist.source,
                 "sha256": mnist.checksums,
@@ -476,6 +499,13 @@ def kept_epoch(config: FitConfig, run_dir: Path) -> dict | None:
     """The history row of the epoch whose weights became ``model.keras`` (None before any epoch)."""
     recipe = config.recipe or config.resolved().recipe
     return kept_row(read_history(run_dir), recipe.keep)
+
+
+def published_model(config: FitConfig, run_dir: Path) -> Path | None:
+    """``saved_models/<model>.keras`` if it is this run's model (its record names this run), else None."""
+    target = Path(config.saved_models_dir) / f"{config.model}.keras"
+    record = published_record(target) if target.is_file() else None
+    return target if record and record.get("run_dir") == str(run_dir) else None
 
 
 def publish(config: FitConfig, run_dir: Path) -> str | None:
