@@ -76,7 +76,7 @@ def model_path(data_dir, tmp_path_factory) -> Path:
 
     root = tmp_path_factory.mktemp("reader")
     config = FitConfig(
-        model="lamontagne", epochs=READER_EPOCHS, limit=READER_IMAGES, data_dir=str(data_dir),
+        model="lamontagne", overrides={"epochs": READER_EPOCHS}, limit=READER_IMAGES, data_dir=str(data_dir),
         run_dir=str(root / "run"), saved_models_dir=str(root / "saved_models"), verbose=0,
     )  # fmt: skip
     result = export(fit(config), variants=("int8",), output_dir=root / "tflite", data_dir=data_dir,
