@@ -80,6 +80,8 @@ def test_publishing_writes_a_card_from_the_run(tmp_path, data_dir, monkeypatch):
         record = json.loads((tmp_path / "saved_models" / "fast.json").read_text())
         text = (tmp_path / "saved_models" / "fast.md").read_text()
         assert record["run_dir"] == name and f"from run `{name}`" in text and text == card.render(record)
-        assert record["training"]["command"] == "mnist-keras fit --model fast --seed 3 --limit 500 --validation-size 500"
+        assert (
+            record["training"]["command"] == "mnist-keras fit --model fast --seed 3 --limit 500 --validation-size 500"
+        )
         assert record["test"]["accuracy"] == result.evaluation["splits"]["test"]["accuracy"]
         assert "Not measured for this model yet" in text  # no robustness report: the card says so

@@ -125,3 +125,60 @@ def test_cli_defaults_are_the_module_defaults():
 def test_parse_conditions_rejects_unknown_names():
     with pytest.raises(MnistKerasError, match="unknown condition"):
         robustness.parse_conditions(["Fog"])
+
+
+def test_conditions_the_training_augmentation_imitates_are_marked_seen():
+    from mnist_keras.augment import IMITATED_CONDITIONS
+    from mnist_keras.robustness import conditions, seen_in_training
+
+    robust = seen_in_training({"augment": "robust", "printed_fraction": 0.1})
+    assert {"shot_noise", "canny_edges", "dotted_line", "zigzag", "printed"} <= set(robust)
+    assert not {"printed_heldout", "fog", "spatter", "stripe", "clean"} & set(robust)
+    assert seen_in_training({"augment": "none", "printed_fraction": 0.0}) == []
+    assert seen_in_training(None) is None  # unknown training: no split, rather than a wrong one
+    known = set(conditions())
+    for policy, names in IMITATED_CONDITIONS.items():
+        assert set(names) <= known, policy  # every imitated condition is one of the suite's
+
+
+def test_the_training_recipe_is_found_from_a_tflite_export_back_to_its_run(tmp_path):
+    import json
+
+    from mnist_keras.robustness import training_recipe
+
+    recipe = {"augment": "robust", "printed_fraction": 0.1}
+    (tmp_path / "runs" / "r1").mkdir(parents=True)
+    (tmp_path / "runs" / "r1" / "config.json").write_text(json.dumps({"settings": {"recipe": recipe}}))
+    (tmp_path / "saved_models").mkdir()
+    (tmp_path / "saved_models" / "m.keras").write_bytes(b"model")
+    (tmp_path / "saved_models" / "m.json").write_text(json.dumps({"run_dir": "runs/r1", "val_accuracy": 0.9}))
+    (tmp_path / "tflite").mkdir()
+    (tmp_path / "tflite" / "m_int8.tflite").write_bytes(b"model")
+    (tmp_path / "tflite" / "m.json").write_text(
+        json.dumps({"source_model": str(tmp_path / "saved_models" / "m.keras")})
+    )
+    assert training_recipe(tmp_path / "runs" / "r1" / "model.keras") == recipe  # a run folder's model
+    assert training_recipe(tmp_path / "saved_models" / "m.keras") == recipe  # published: its record's run
+    assert training_recipe(tmp_path / "tflite" / "m_int8.tflite") == recipe  # exported: its source model
+    assert training_recipe(tmp_path / "tflite" / "other_int8.tflite") is None
+
+
+def test_the_report_gives_the_unseen_mean_beside_the_suite_mean():
+    from mnist_keras.robustness import format_markdown, format_table
+
+    rows = [
+        {"name": "clean", "group": "clean", "description": "", "accuracy": 1.0, "errors": 0, "unreadable": 0,
+         "raw_accuracy": 1.0, "seen_in_training": False},
+        {"name": "fog", "group": "mnist-c", "description": "", "accuracy": 0.5, "errors": 5, "unreadable": 0,
+         "raw_accuracy": None, "seen_in_training": False},
+        {"name": "zigzag", "group": "mnist-c", "description": "", "accuracy": 0.9, "errors": 1, "unreadable": 0,
+         "raw_accuracy": None, "seen_in_training": True},
+    ]  # fmt: skip
+    summary = {"model_name": "m", "model_kind": "keras", "per_condition": 10, "seed": 42, "conditions": rows,
+               "clean_accuracy": 1.0, "suite_mean_accuracy": 0.7, "suite_conditions": 2,
+               "group_mean_accuracy": {"mnist-c": 0.7}, "seen_conditions": ["zigzag"],
+               "seen_mean_accuracy": 0.9, "unseen_mean_accuracy": 0.5, "fonts": {"skipped": []}}  # fmt: skip
+    text, markdown = format_table(summary), format_markdown(summary)
+    assert "mean over unseen      50.00% (out of distribution)" in text and "zigzag" in text
+    assert "| **mean over unseen conditions** | | out of distribution | **50.00%** |" in markdown
+    assert "| `zigzag` | mnist-c |  | 90.00% | 1 | 0 | - | seen |" in markdown
