@@ -24,6 +24,7 @@ import json
 import os
 import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -81,46 +82,58 @@ def parse_lines(stdout: str) -> tuple[list[dict], list[str]]:
     return results, junk
 
 
+@dataclasses.dataclass(frozen=True)
+class Staged:
+    """The program, model and images as copied into a work folder, by their paths relative to it."""
+
+    program: str
+    model: str
+    images: list[str]
+
+    def argv(self, base: str) -> list[str]:
+        """The program's command-line arguments when the work folder is at `base`."""
+        return [f"{base}/{p}" for p in (self.program, self.model, *self.images)] + ["--json"]
+
+
+def stage_inputs(work: Path, program: Path, model: Path, images: Sequence[Path]) -> Staged:
+    """Copy program, model and images into `work` (emptied first), once for the host and every root.
+
+    Both sides then read the same bytes, even if the originals change during a long
+    root build. Each image argument gets its own folder ``in/K/`` under its own name,
+    so folders expand to the same files in the same order everywhere.
+    """
+    remove_tree(work)
+    (work / "in").mkdir(parents=True)
+    shutil.copy2(program, work / program.name)
+    shutil.copy2(model, work / model.name)
+    staged = []
+    for k, image in enumerate(images):
+        name = f"in/{k}/{image.resolve().name}"  # "." has no name of its own
+        (work / "in" / str(k)).mkdir()
+        (shutil.copytree if image.is_dir() else shutil.copy2)(image, work / name)
+        staged.append(name)
+    return Staged(program.name, model.name, staged)
+
+
 def run_program(
-    label: str,
-    python: Sequence[str],
-    program: str,
-    model: str,
-    images: Sequence[str],
-    *,
-    env: dict | None,
-    timeout: float,
+    label: str, python: Sequence[str], staged: Staged, base: str, *, env: dict | None, timeout: float
 ) -> Run:
-    """Run the edge program with --json and collect its answers (non-JSON stdout counts as stderr)."""
+    """Run the staged program with --json on the staged images at `base`, as `python` (a command).
+
+    Answers' paths are made relative to `base`, so the host's and a root's can be compared;
+    stdout lines that are not JSON answers count as stderr.
+    """
     versions = probe(python, env=env)
     if "missing" in versions or "interpreter" not in versions:
         what = versions.get("missing", "no TFLite interpreter")
         raise SetupError(f"{label}: {' '.join(python[-1:])} cannot run the edge program ({what}); see --host-python")
     start = time.perf_counter()
-    done = run_command([*python, program, model, *images, "--json"], env=env, timeout=timeout)
+    done = run_command([*python, *staged.argv(base)], env=env, timeout=timeout)
     seconds = time.perf_counter() - start
     results, junk = parse_lines(done.stdout)
+    for result in results:
+        result["path"] = result["path"].removeprefix(base + "/")
     return Run(label, results, done.returncode, "\n".join([*junk, done.stderr]), versions, seconds)
-
-
-def stage_inputs(root: Path, program: Path, model: Path, images: Sequence[Path]) -> tuple[str, str, list[str]]:
-    """Copy program, model and images into the root's WORK folder (emptied first); their paths inside.
-
-    Each image argument gets its own folder ``in/K/`` under its own name, so folders
-    expand to the same file names in the same order as on the host.
-    """
-    work = root / WORK.lstrip("/")
-    remove_tree(work)
-    (work / "in").mkdir(parents=True)
-    shutil.copy2(program, work / program.name)
-    shutil.copy2(model, work / model.name)
-    inside = []
-    for k, image in enumerate(images):
-        name = image.resolve().name  # "." has no name of its own
-        (work / "in" / str(k)).mkdir()
-        (shutil.copytree if image.is_dir() else shutil.copy2)(image, work / "in" / str(k) / name)
-        inside.append(f"{WORK}/in/{k}/{name}")
-    return f"{WORK}/{program.name}", f"{WORK}/{model.name}", inside
 
 
 # ------------------------------------------------------------------ comparison
@@ -130,7 +143,7 @@ def compare_one(arm: dict, host: dict, tolerance: float) -> tuple[bool, float, s
     """(agree, largest probability gap, why not) for one image's two answers."""
     if "error" in arm or "error" in host:
         return False, 0.0, f"error: {arm.get('error') or host.get('error')}"
-    if Path(arm["path"]).name != Path(host["path"]).name:
+    if arm["path"] != host["path"]:
         return False, 0.0, f"different files: {arm['path']} vs {host['path']}"
     arm_top = {t["digit"]: t["probability"] for t in arm["top_k"]}
     host_top = {t["digit"]: t["probability"] for t in host["top_k"]}
@@ -158,9 +171,9 @@ def compare(arm: Run, host: Run, tolerance: float) -> tuple[list[str], list[str]
         agree, gap, why = compare_one(a, h, tolerance)
         worst = max(worst, gap)
         mine, theirs = (f"{r['digit']} {r['probability']:.6f}" if "digit" in r else "error" for r in (a, h))
-        lines.append(f"  {'same' if agree else 'DIFF'}  {Path(h['path']).name:<32} {mine}  | host {theirs}  {why}")
+        lines.append(f"  {'same' if agree else 'DIFF'}  {h['path']:<36} {mine}  | host {theirs}  {why}".rstrip())
         if not agree:
-            problems.append(f"{arm.label}: {Path(h['path']).name}: {why}")
+            problems.append(f"{arm.label}: {h['path']}: {why}")
     lines.append(f"  {len(arm.results)} image(s), largest probability gap {worst:.6f} (tolerance {tolerance})")
     return lines, problems
 
@@ -182,16 +195,17 @@ def stderr_notes(run: Run, limit: int = 3) -> list[str]:
     return list(dict.fromkeys(lines))[:limit]
 
 
-def check_arch(target: Target, args: argparse.Namespace, host: Run) -> dict:
+def check_arch(target: Target, args: argparse.Namespace, stage: Path, staged: Staged, host: Run) -> dict:
     """Prepare or reuse the root, run the program in it, print the comparison; return a record with the problems."""
     start = time.perf_counter()
     with locked(args.roots, target.arch):
         entry = ensure_binfmt(target)
         root, how = ensure_root(target, args.roots, entry, rebuild=args.rebuild)
         prepared = time.perf_counter() - start
-        program, model, images = stage_inputs(root, args.program, args.model, args.images)
+        remove_tree(root / WORK.lstrip("/"))
+        shutil.copytree(stage, root / WORK.lstrip("/"))
         env = chroot_env(target)
-        arm = run_program(target.arch, venv_python(root), program, model, images, env=env, timeout=args.timeout)
+        arm = run_program(target.arch, venv_python(root), staged, WORK, env=env, timeout=args.timeout)
     lines, problems = compare(arm, host, args.tolerance)
     emulation = (
         f"{qemu_version(target)} via binfmt_misc (flags {entry.get('flags')}), QEMU_CPU={target.cpu or 'default'}"
@@ -256,13 +270,13 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_SETUP
     args.roots = args.roots.resolve()
     try:
-        images = [str(p) for p in args.images]
-        host = run_program(
-            "host", [args.host_python], str(args.program), str(args.model), images, env=None, timeout=args.timeout
-        )
-        print(f"host: {describe(host.versions)}", flush=True)
-        report = {"host": {"versions": host.versions, "run_s": round(host.seconds, 1), "results": host.results}}
-        report |= {arch: check_arch(TARGETS[arch], args, host) for arch in args.arch}
+        with tempfile.TemporaryDirectory(prefix="check-edge-arm-") as tmp:
+            stage = Path(tmp, "edge-check")
+            staged = stage_inputs(stage, args.program, args.model, args.images)
+            host = run_program("host", [args.host_python], staged, str(stage), env=None, timeout=args.timeout)
+            print(f"host: {describe(host.versions)}", flush=True)
+            report = {"host": {"versions": host.versions, "run_s": round(host.seconds, 1), "results": host.results}}
+            report |= {arch: check_arch(TARGETS[arch], args, stage, staged, host) for arch in args.arch}
     except SetupError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_SETUP

@@ -47,8 +47,8 @@ def test_json_lines_are_parsed_and_other_lines_kept_apart(check):
 
 
 def test_same_digit_within_tolerance_agrees(check):
-    host = run(check, "host", [answer("/img/a.png", 7, [(7, 0.988), (9, 0.008)])])
-    arm = run(check, "armhf", [answer("/opt/edge-check/in/0/a.png", 7, [(7, 0.984), (9, 0.012)])])
+    host = run(check, "host", [answer("in/0/a.png", 7, [(7, 0.988), (9, 0.008)])])
+    arm = run(check, "armhf", [answer("in/0/a.png", 7, [(7, 0.984), (9, 0.012)])])
     lines, problems = check.compare(arm, host, tolerance=0.01)
     assert problems == [] and "same" in lines[0]
 
@@ -131,15 +131,28 @@ def test_nothing_is_deleted_with_a_mount_inside(roots, tmp_path, monkeypatch):
 
 
 def test_inputs_are_staged_under_their_own_names(check, tmp_path, monkeypatch):
-    root, host = tmp_path / "root", tmp_path / "host"
+    work, host = tmp_path / "work", tmp_path / "host"
     (host / "photos").mkdir(parents=True)
     for name in ("edge.pyz", "model.tflite", "one.png", "photos/two.png"):
         (host / name).write_bytes(name.encode())
     monkeypatch.chdir(host / "photos")
     images = [host / "one.png", host / "photos", Path(".")]
-    program, model, inside = check.stage_inputs(root, host / "edge.pyz", host / "model.tflite", images)
-    assert (program, model) == (f"{check.WORK}/edge.pyz", f"{check.WORK}/model.tflite")
-    assert inside == [f"{check.WORK}/in/0/one.png", f"{check.WORK}/in/1/photos", f"{check.WORK}/in/2/photos"]
-    assert (root / inside[2].lstrip("/") / "two.png").read_bytes() == b"photos/two.png"
-    check.stage_inputs(root, host / "edge.pyz", host / "model.tflite", images[:1])  # a rerun starts afresh
-    assert not (root / inside[1].lstrip("/")).exists()
+    staged = check.stage_inputs(work, host / "edge.pyz", host / "model.tflite", images)
+    assert staged == check.Staged("edge.pyz", "model.tflite", ["in/0/one.png", "in/1/photos", "in/2/photos"])
+    assert (work / "in/2/photos/two.png").read_bytes() == b"photos/two.png"
+    assert staged.argv("/opt/x")[:2] == ["/opt/x/edge.pyz", "/opt/x/model.tflite"] and staged.argv("/b")[-1] == "--json"
+    check.stage_inputs(work, host / "edge.pyz", host / "model.tflite", images[:1])  # a rerun starts afresh
+    assert not (work / "in/1").exists()
+
+
+def test_answers_are_compared_by_their_path_in_the_work_folder(check, tmp_path):
+    program = tmp_path / "edge.py"
+    program.write_text(
+        "import json, sys\n"
+        "for path in sys.argv[2:-1]:\n"
+        "    print(json.dumps({'path': path, 'digit': 7, 'probability': 0.9, 'top_k': []}))\n"
+    )
+    staged = check.Staged("edge.py", "m.tflite", ["in/0/a.png"])
+    (tmp_path / "m.tflite").write_bytes(b"")
+    run = check.run_program("host", [sys.executable], staged, str(tmp_path), env=None, timeout=60)
+    assert [r["path"] for r in run.results] == ["in/0/a.png"] and run.returncode == 0
