@@ -26,12 +26,12 @@ import numpy as np
 from PIL import Image
 
 from . import drawpad
-from .errors import ModelFileError, ServeError
-from .predict import Predictor, load_predictor
+from .classify import DEFAULT_TOP_K
+from .errors import ServeError
+from .predict import Predictor, default_model, load_predictor
 from .preprocess import ImageError, NoDigitError, to_mnist
 
 TITLE = "Handwritten digit classifier"
-TOP_CLASSES = 3
 VIEW_SCALE = 8  # the 28x28 model input is shown at 224x224, nearest-neighbour
 MAX_FILE_SIZE = "10mb"  # largest upload the server accepts
 QUEUE_SIZE = 64  # requests waiting beyond this are refused with "queue full", not crashed
@@ -42,35 +42,6 @@ HELLO = "Draw a digit (0-9) in the box, or upload a photo of one."
 
 
 # ------------------------------------------------------------------ model
-
-RECOMMENDED_MODEL = "robust"  # the architecture to deploy (models.py): trained for photos and printed digits
-
-
-def default_model(root: str | os.PathLike = ".") -> Path:
-    """The model the page should use under ``root``, in this order:
-
-    1. the recommended ``robust`` model, trained for real inputs (photos,
-       other pens, printed digits): ``tflite/robust_int8.tflite``, else
-       ``saved_models/robust.keras``;
-    2. ``saved_models/best.keras`` (the ``compare`` winner on MNIST validation);
-    3. the newest ``tflite/*int8.tflite``, then the newest ``tflite/*float32.tflite``
-       (small and fast, run by LiteRT without TensorFlow);
-    4. the newest ``saved_models/*.keras``.
-
-    Raises:
-        ModelFileError: none of these exists.
-    """
-    root = Path(root)
-    for pattern in (f"tflite/{RECOMMENDED_MODEL}_int8.tflite", f"saved_models/{RECOMMENDED_MODEL}.keras",
-                    "saved_models/best.keras", "tflite/*int8.tflite", "tflite/*float32.tflite",
-                    "saved_models/*.keras"):  # fmt: skip
-        found = sorted(root.glob(pattern), key=lambda p: p.stat().st_mtime)
-        if found:
-            return found[-1]
-    raise ModelFileError(
-        f"no model found in {root.resolve() / 'saved_models'} or {root.resolve() / 'tflite'}; "
-        "run 'mnist-keras fit' first, or give one with --model"
-    )
 
 
 class Classifier:
@@ -225,7 +196,7 @@ def build_demo(predictor: Predictor, *, model_name: str = "model"):
                 clear = gr.Button("Clear", variant="secondary", elem_id="clear")
             with gr.Column(scale=2):
                 status = gr.Markdown(HELLO, elem_id="status")
-                label = gr.Label(num_top_classes=TOP_CLASSES, label="Prediction", elem_id="label")
+                label = gr.Label(num_top_classes=DEFAULT_TOP_K, label="Prediction", elem_id="label")
                 seen = gr.Image(label="What the model saw (28x28, after preprocessing)", interactive=False,
                                 height=28 * VIEW_SCALE + 48, buttons=[], elem_id="seen")  # fmt: skip
         outputs = [label, seen, status]

@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from .digits import INPUT_SHAPE, NUM_CLASSES
 from .errors import ModelFileError
 
 MODEL_FILENAME = "model.keras"
@@ -32,6 +33,8 @@ HISTORY_FILENAME = "history.csv"
 BACKUP_DIRNAME = "backup"  # BackupAndRestore's folder; removed when a run finishes
 LOGS_DIRNAME = "logs"  # TensorBoard
 PUBLISHED_SUFFIX = ".json"  # saved_models/<name>.keras has its record in <name>.json
+SAVED_MODELS_DIRNAME = "saved_models"  # published .keras models (fit, compare)
+TFLITE_DIRNAME = "tflite"  # exported .tflite models (export)
 
 
 @contextlib.contextmanager
@@ -169,11 +172,13 @@ def check_classifier(model, name: str) -> None:
     """Raise ModelFileError unless ``model`` maps (B, 28, 28, 1) to 10 classes."""
     in_shape = tuple(model.input_shape[1:]) if not isinstance(model.input_shape, list) else None
     out_shape = tuple(model.output_shape[1:]) if not isinstance(model.output_shape, list) else None
-    if in_shape != (28, 28, 1):
-        raise ModelFileError(f"{name}: model input is {in_shape}, expected (28, 28, 1); not an MNIST digit classifier")
-    if out_shape != (10,):
+    if in_shape != INPUT_SHAPE:
         raise ModelFileError(
-            f"{name}: model output is {out_shape}, expected (10,) classes; not an MNIST digit classifier"
+            f"{name}: model input is {in_shape}, expected {INPUT_SHAPE}; not an MNIST digit classifier"
+        )
+    if out_shape != (NUM_CLASSES,):
+        raise ModelFileError(
+            f"{name}: model output is {out_shape}, expected ({NUM_CLASSES},) classes; not an MNIST digit classifier"
         )
 
 
@@ -186,7 +191,7 @@ def _first_line(err: BaseException) -> str:
 
 
 def read_config(run_dir: Path | None) -> dict:
-    """A run folder's ``config.json`` (empty if there is none or it is unreadable)."""
+    """A run folder's whole ``config.json`` (empty if there is none or it is unreadable)."""
     if run_dir is None:
         return {}
     try:
@@ -194,6 +199,23 @@ def read_config(run_dir: Path | None) -> dict:
     except (OSError, ValueError):
         return {}
     return config if isinstance(config, dict) else {}
+
+
+def run_settings(run_dir: Path | None) -> dict:
+    """The training settings a run folder recorded (``config.json``'s ``settings``; empty if none).
+
+    The one reader of a run's settings: ``settings["recipe"]`` holds the
+    recipe that ran (epochs, ``keep``, ...); ``train.saved_config`` turns
+    the whole into a ``FitConfig``.
+    """
+    settings = read_config(run_dir).get("settings")
+    return settings if isinstance(settings, dict) else {}
+
+
+def recipe_setting(settings: dict, name: str):
+    """One recipe field of a run's :func:`run_settings` (older runs kept recipe fields flat), or None."""
+    recipe = settings.get("recipe")
+    return recipe.get(name) if isinstance(recipe, dict) else settings.get(name)
 
 
 def read_history(run_dir: Path) -> list[dict]:
@@ -247,6 +269,19 @@ def published_record(target: Path) -> dict | None:
         return json.loads(record.read_text())
     except (OSError, ValueError):
         return None
+
+
+def published_run(target: Path) -> Path | None:
+    """The run folder a published model came from, per its record (None if unrecorded).
+
+    A relative ``run_dir`` is relative to the folder it was published from:
+    the current folder, else the one holding ``saved_models/``.
+    """
+    record = published_record(target) or {}
+    if not record.get("run_dir"):
+        return None
+    run = Path(record["run_dir"])
+    return run if run.is_absolute() or run.exists() else Path(target).resolve().parent.parent / run
 
 
 def publish_model(source: Path, target: Path, record: dict, *, force: bool = False) -> tuple[bool, str]:

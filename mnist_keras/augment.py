@@ -1,25 +1,43 @@
-"""The "robust" augmentation policy: what real inputs look like after ``preprocess.to_mnist``.
+"""Augmentation policies for training batches: "affine" and "robust", by name.
 
-A photo, scan or drawing comes out of ``to_mnist`` as light ink on black, its
-ink box scaled to 20 px and centred by mass, its ink peak lifted to 255. What
-still varies is the handwriting's shape (slant, rotation, wobble), the pen
-(thin, thick, hollow, blurred, blocky from a low-resolution source), a line
-that crosses the digit (ruled paper, a strike-through), photon grain in dim
-pictures, the ink's grey profile, and sensor noise. :func:`random_robust` draws each of those per image;
-every draw is a stateless function of the batch seed, so an epoch's batches are
-the same whether the run was resumed or not (see ``data.make_dataset``).
+"affine" (:func:`random_affine`) is handwriting's own variation: small
+random rotations, zooms and shifts of the whole digit. Larger rotations turn
+6 into 9-like shapes.
 
-Every function takes and returns a float32 batch ``(B, 28, 28, 1)`` in 0-255.
+"robust" (:func:`random_robust`) is what real inputs look like after
+``preprocess.to_mnist``: a photo, scan or drawing comes out of ``to_mnist``
+as light ink on black, its ink box scaled to 20 px and centred by mass, its
+ink peak lifted to 255. What still varies is the handwriting's shape (slant,
+rotation, wobble), the pen (thin, thick, hollow, blurred, blocky from a
+low-resolution source), a line that crosses the digit (ruled paper, a
+strike-through), photon grain in dim pictures, the ink's grey profile, and
+sensor noise.
+
+Every draw is a stateless function of the batch seed, so an epoch's batches
+are the same whether the run was resumed or not (see ``data.make_dataset``).
+Policies are applied in the ``tf.data`` pipeline, not in the model, so saved
+and exported models carry no augmentation layers. Both warp through the one
+geometric transform of ``warp.py``. Every function takes and returns a
+float32 batch ``(B, 28, 28, 1)`` in 0-255; TensorFlow is imported inside
+them, so the policy names can be read without it.
 """
 
 from __future__ import annotations
 
 import math
 
-SIDE = 28
-CENTRE = (SIDE - 1) / 2
+from .digits import IMAGE_CENTRE, IMAGE_SIDE
+from .warp import warp
 
-# Geometry, one resampling per image. ``to_mnist`` undoes scale and position,
+# Policy names; older config.json files hold a bool: True is "affine".
+AUGMENT_POLICIES = ("none", "affine", "robust")
+
+# "affine": one random rotation, zoom and shift per image.
+AFFINE_MAX_ROTATION_DEG = 10.0
+AFFINE_MAX_ZOOM = 0.08  # scale factor drawn from [1 - AFFINE_MAX_ZOOM, 1 + AFFINE_MAX_ZOOM]
+AFFINE_MAX_SHIFT_PX = 2.0
+
+# "robust" geometry, one resampling per image. ``to_mnist`` undoes scale and position,
 # so zoom and shift stay small; rotation and shear reach the suite's 23 degrees
 # and 0.4 rad only in part, as larger turns make 6 and 9, 1 and 7 alike.
 MAX_ROTATION_DEG = 20.0
@@ -44,6 +62,57 @@ SPECKLE_SHARE, SPECKLE_PHOTONS = 0.15, (2.0, 12.0)  # photon-starved ink: photon
 LINE_SHARE, MAX_LINE_SLOPE, ZIGZAG_AMPLITUDE_PX, ZIGZAG_PERIOD_PX = 0.1, 0.4, 2.0, 8.0
 
 
+# The robustness suite's conditions (robustness.py, corruptions.py) that each policy imitates on
+# purpose: a model trained with it has seen them, so its report marks them "seen in training" and
+# gives the mean over the others, the out-of-distribution figure. Resizing and moving the digit are
+# counted for both policies, though preprocess.to_mnist undoes most of them anyway.
+IMITATED_CONDITIONS = {
+    "none": (),
+    "affine": ("rotate", "scale", "translate"),
+    "robust": (
+        "rotate", "shear", "scale", "translate",  # the warp (rotation 20 deg, shear 0.3, zoom, shift, elastic)
+        "thin_pen", "thick_pen",  # erosion and dilation
+        "canny_edges",  # hollow strokes
+        "dotted_line", "zigzag",  # lines across: straight, dashed, zigzag
+        "glass_blur", "motion_blur",  # Gaussian blur
+        "low_resolution",  # shrunk to 7-15 px and enlarged
+        "shot_noise",  # photon grain
+    ),
+}  # fmt: skip
+
+
+def augment_policy(augment: bool | str | None) -> str:
+    """The policy name for an ``augment`` setting (a name, or an old-style bool).
+
+    Raises:
+        ValueError: an unknown name; the message lists the known ones.
+    """
+    if isinstance(augment, bool) or augment is None:
+        return "affine" if augment else "none"
+    if augment not in AUGMENT_POLICIES:
+        raise ValueError(f"unknown augmentation {augment!r}; known: {', '.join(AUGMENT_POLICIES)}")
+    return augment
+
+
+def policy(name: bool | str | None):
+    """The batch function ``(images, seed) -> images`` of a policy name (None for "none")."""
+    return {"none": None, "affine": random_affine, "robust": random_robust}[augment_policy(name)]
+
+
+def random_affine(images, seed):
+    """The "affine" policy: randomly rotate, zoom and shift a float batch ``(B, 28, 28, 1)``; new pixels are 0."""
+    import tensorflow as tf
+    import tensorflow.experimental.numpy as tnp
+
+    batch = tf.shape(images)[0]
+    seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), num=3)
+    angle = tf.random.stateless_uniform([batch], seeds[0], -1.0, 1.0) * (AFFINE_MAX_ROTATION_DEG * math.pi / 180)
+    scale = 1.0 + tf.random.stateless_uniform([batch], seeds[1], -AFFINE_MAX_ZOOM, AFFINE_MAX_ZOOM)
+    shift = tf.random.stateless_uniform([batch, 2], seeds[2], -AFFINE_MAX_SHIFT_PX, AFFINE_MAX_SHIFT_PX)
+    return warp(tnp, images, angle=angle[:, None, None], scale=scale[:, None, None],
+                shift_x=shift[:, 0, None, None], shift_y=shift[:, 1, None, None])  # fmt: skip
+
+
 def random_robust(images, seed):
     """The whole policy: random geometry, then pen, outline, a line across, blur, resolution, grain, ink profile, noise."""
     import tensorflow as tf
@@ -66,11 +135,12 @@ def random_robust(images, seed):
 
 def random_warp(images, seed, *, max_rotation_deg=MAX_ROTATION_DEG, max_shear=MAX_SHEAR, max_zoom=MAX_ZOOM,
                 max_shift_px=MAX_SHIFT_PX, max_elastic_px=MAX_ELASTIC_PX):  # fmt: skip
-    """Rotate, shear, zoom, shift and elastically distort each image, in one bilinear resampling.
+    """Rotate, shear, zoom, shift and elastically distort each image, in one bilinear resampling (``warp.py``).
 
     All maxima 0 gives the images back exactly (every pixel samples itself).
     """
     import tensorflow as tf
+    import tensorflow.experimental.numpy as tnp
 
     batch = tf.shape(images)[0]
     s = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), num=6)
@@ -78,15 +148,9 @@ def random_warp(images, seed, *, max_rotation_deg=MAX_ROTATION_DEG, max_shear=MA
     shear = tf.random.stateless_uniform([batch, 1, 1], s[1], -1.0, 1.0) * max_shear
     scale = 1.0 + tf.random.stateless_uniform([batch, 1, 1], s[2], -1.0, 1.0) * max_zoom
     shift = tf.random.stateless_uniform([batch, 1, 1, 2], s[3], -1.0, 1.0) * max_shift_px
-    # Output pixel p samples the input at CENTRE + M @ (p - CENTRE - shift) + elastic(p),
-    # M = rotation(angle) @ shear / scale.
-    ys, xs = tf.meshgrid(tf.range(SIDE, dtype=tf.float32), tf.range(SIDE, dtype=tf.float32), indexing="ij")
-    u, v = xs - CENTRE - shift[..., 0], ys - CENTRE - shift[..., 1]  # (B, 28, 28)
-    cos, sin = tf.cos(angle) / scale, tf.sin(angle) / scale
-    src_x = CENTRE + cos * u + (cos * shear + sin) * v
-    src_y = CENTRE - sin * u + (cos - sin * shear) * v
     field = elastic_field(batch, s[4], s[5], max_elastic_px)  # (B, 28, 28, 2)
-    return bilinear_sample(images, src_y + field[..., 0], src_x + field[..., 1])
+    return warp(tnp, images, angle=angle, scale=scale, shear=shear, shift_x=shift[..., 0], shift_y=shift[..., 1],
+                displacement=field)  # fmt: skip
 
 
 def elastic_field(batch, seed_grid, seed_size, max_px):
@@ -95,27 +159,7 @@ def elastic_field(batch, seed_grid, seed_size, max_px):
 
     grid = tf.random.stateless_uniform([batch, ELASTIC_GRID, ELASTIC_GRID, 2], seed_grid, -1.0, 1.0)
     size = tf.random.stateless_uniform([batch, 1, 1, 1], seed_size, 0.0, 1.0) * max_px
-    return tf.image.resize(grid, (SIDE, SIDE), method="bicubic") * size
-
-
-def bilinear_sample(images, src_y, src_x):
-    """``images`` read at float positions ``(B, 28, 28)`` each; outside the frame is black."""
-    import tensorflow as tf
-
-    # One zero pixel of padding all round turns "outside" into reading a zero;
-    # positions are clipped into that border so each read stays within its image.
-    padded = tf.reshape(tf.pad(images[..., 0], [[0, 0], [1, 1], [1, 1]]), [-1])  # (B * 30 * 30,)
-    side = SIDE + 2
-    y = tf.clip_by_value(src_y + 1, 0.0, side - 1.001)
-    x = tf.clip_by_value(src_x + 1, 0.0, side - 1.001)
-    y0, x0 = tf.floor(y), tf.floor(x)
-    wy, wx = y - y0, x - x0
-    base = tf.range(tf.shape(images)[0])[:, None, None] * side * side  # (B, 1, 1)
-    top_left = base + tf.cast(y0, tf.int32) * side + tf.cast(x0, tf.int32)  # (B, 28, 28)
-    corners = tf.gather(padded, tf.stack([top_left, top_left + 1, top_left + side, top_left + side + 1]))
-    top = (1 - wx) * corners[0] + wx * corners[1]
-    bottom = (1 - wx) * corners[2] + wx * corners[3]
-    return ((1 - wy) * top + wy * bottom)[..., None]
+    return tf.image.resize(grid, (IMAGE_SIDE, IMAGE_SIDE), method="bicubic") * size
 
 
 # ------------------------------------------------------------ pen and quality
@@ -128,7 +172,8 @@ def _shifted_max(images, size: int):
     low, high = (size - 1) // 2, size // 2
     padded = tf.pad(images, [[0, 0], [low, high], [low, high], [0, 0]], constant_values=-1e9)
     return tf.reduce_max(
-        tf.stack([padded[:, dy : dy + SIDE, dx : dx + SIDE] for dy in range(size) for dx in range(size)]), axis=0
+        tf.stack([padded[:, dy : dy + IMAGE_SIDE, dx : dx + IMAGE_SIDE] for dy in range(size) for dx in range(size)]),
+        axis=0,
     )
 
 
@@ -206,7 +251,7 @@ def random_blocky(images, seed):
     low, high = BLOCKY_SIDES_PX
     side = tf.random.stateless_uniform([], s[0], low, high + 1, dtype=tf.int32)  # one size per batch
     small = tf.image.resize(images, tf.stack([side, side]), method="area")
-    blocky = tf.clip_by_value(tf.image.resize(small, (SIDE, SIDE), method="bilinear"), 0.0, 255.0)
+    blocky = tf.clip_by_value(tf.image.resize(small, (IMAGE_SIDE, IMAGE_SIDE), method="bilinear"), 0.0, 255.0)
     return tf.where(_choose(s[1], tf.shape(images)[0], BLOCKY_SHARE), blocky, images)
 
 
@@ -250,10 +295,10 @@ def line_across(row, slope, amplitude, dashed):
     """
     import tensorflow as tf
 
-    ys, xs = tf.meshgrid(tf.range(SIDE, dtype=tf.float32), tf.range(SIDE, dtype=tf.float32), indexing="ij")
+    ys, xs = tf.meshgrid(tf.range(IMAGE_SIDE, dtype=tf.float32), tf.range(IMAGE_SIDE, dtype=tf.float32), indexing="ij")
     phase = xs / ZIGZAG_PERIOD_PX
     triangle = 4.0 * tf.abs(phase - tf.floor(phase) - 0.5) - 1.0  # (28, 28) in [-1, 1]
-    centre = row + slope * (xs - CENTRE) + amplitude * triangle  # (B, 28, 28)
+    centre = row + slope * (xs - IMAGE_CENTRE) + amplitude * triangle  # (B, 28, 28)
     line = tf.clip_by_value(1.5 - tf.abs(ys - centre), 0.0, 1.0)
     gaps = tf.cast(tf.math.floormod(tf.floor(xs / 2.0), 2.0) == 0.0, tf.float32)  # every other 2 px
     line = tf.where(dashed, line * gaps, line)
@@ -266,7 +311,7 @@ def random_line(images, seed):
 
     s = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), num=5)
     batch = tf.shape(images)[0]
-    row = tf.random.stateless_uniform([batch, 1, 1], s[0], 2.0, SIDE - 2.0)
+    row = tf.random.stateless_uniform([batch, 1, 1], s[0], 2.0, IMAGE_SIDE - 2.0)
     slope = tf.random.stateless_uniform([batch, 1, 1], s[1], -MAX_LINE_SLOPE, MAX_LINE_SLOPE)
     kind = tf.random.stateless_uniform([batch, 1, 1], s[2])  # < 1/3 zigzag, < 2/3 dashed, else straight
     amplitude = tf.where(kind < 1 / 3, ZIGZAG_AMPLITUDE_PX, 0.0)

@@ -27,7 +27,7 @@ import keras
 import numpy as np
 
 from .artifacts import BACKUP_DIRNAME, HISTORY_FILENAME, LOGS_DIRNAME, MODEL_FILENAME, save_model, write_json
-from .models import NUM_CLASSES
+from .digits import NUM_CLASSES
 
 MONITOR = "val_loss"  # what checkpointing, early stopping and the LR plateau watch
 CONFUSION_TAG = "validation_confusion_matrix"
@@ -292,7 +292,7 @@ class ConfusionImages(keras.callbacks.Callback):
             return metric.matrix
         from sklearn.metrics import confusion_matrix
 
-        from .evaluate import predict_probabilities
+        from .predict import predict_probabilities
 
         with averaged_weights(self.model):  # the weights validation measured
             predicted = predict_probabilities(self.model, self.images).argmax(axis=1)
@@ -319,7 +319,7 @@ def make_callbacks(
     ``resume_epoch`` is the number of epochs already backed up. Without
     ``resumable`` (the multi-worker loop, where ``--resume`` is refused)
     there is no BackupAndRestore and no state is recorded. With
-    ``config.ema_momentum`` > 0, Keras' SwapEMAWeights makes validation
+    ``config.recipe.ema_momentum`` > 0, Keras' SwapEMAWeights makes validation
     measure the optimizer's moving average of the weights.
     """
     backup = Path(run_dir) / BACKUP_DIRNAME
@@ -327,7 +327,8 @@ def make_callbacks(
     def state(name: str) -> dict:
         return {"state_file": backup / f"{name}.json" if resumable else None, "resume_epoch": resume_epoch}
 
-    if config.lr_schedule == "plateau":
+    recipe = config.recipe
+    if recipe.lr_schedule == "plateau":
         lr_callback = ResumableReduceLROnPlateau(
             monitor=MONITOR, factor=PLATEAU_FACTOR, patience=PLATEAU_PATIENCE, min_lr=PLATEAU_MIN_LR,
             **state("reduce_lr_on_plateau"),
@@ -335,12 +336,12 @@ def make_callbacks(
     else:
         lr_callback = LearningRateLogger()
     callbacks = [
-        *([keras.callbacks.SwapEMAWeights()] if config.ema_momentum else []),
+        *([keras.callbacks.SwapEMAWeights()] if recipe.ema_momentum else []),
         NaNGuard(),
         BestModelCheckpoint(
-            Path(run_dir) / MODEL_FILENAME, save_best_only=config.keep != "last", **state("checkpoint")
+            Path(run_dir) / MODEL_FILENAME, save_best_only=recipe.keep != "last", **state("checkpoint")
         ),
-        ResumableEarlyStopping(monitor=MONITOR, patience=config.patience, **state("early_stopping")),
+        ResumableEarlyStopping(monitor=MONITOR, patience=recipe.patience, **state("early_stopping")),
         lr_callback,
         RandomStateBackup(**state("random_state")),
         *([keras.callbacks.BackupAndRestore(str(backup))] if resumable else []),

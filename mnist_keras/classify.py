@@ -1,8 +1,7 @@
 """Classify image files with any digit model: find files, preprocess, predict, print.
 
-The one implementation behind both ``mnist-keras predict`` and the edge script
-``scripts/mnist_edge.py`` (which embeds this file verbatim), so both accept
-the same inputs and print exactly the same lines. Model-agnostic: it takes a
+The one implementation behind ``mnist-keras predict``, which is also the edge
+bundle (``edge.py``). Model-agnostic: it takes a
 ``predict_proba`` function, pixels ``(N, 28, 28, 1)`` uint8 0-255 -> float
 ``(N, 10)``. Only the standard library, numpy and :mod:`.preprocess` (numpy +
 Pillow) are imported here, so it runs on a Raspberry Pi without TensorFlow.
@@ -27,15 +26,16 @@ from typing import TextIO
 import numpy as np
 from PIL import Image
 
+from .digits import INPUT_SHAPE
+from .errors import EXIT_BAD_INPUT
 from .preprocess import ImageError, to_mnist
 
 IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp")
-NUM_CLASSES = 10
-DEFAULT_TOP_K = 3
+DEFAULT_TOP_K = 3  # digits listed per answer (predict, the edge bundle, the page)
 BENCHMARK_WARMUP = 10  # single-image predictions discarded before timing
 BENCHMARK_PREPROCESS_RUNS = 5  # preprocessing is timed as the median of this many runs
 EXIT_OK = 0
-EXIT_IMAGE_FAILED = 2  # an input the user can fix (click's usage-error code); the other images are still answered
+EXIT_IMAGE_FAILED = EXIT_BAD_INPUT  # an input the user can fix; the other images are still answered
 
 PredictProba = Callable[[np.ndarray], np.ndarray]  # (N, 28, 28, 1) uint8 -> (N, 10)
 
@@ -107,7 +107,7 @@ def load_digits(items: list[tuple[str, str | None]]) -> tuple[list[Result], np.n
             results[-1].error = str(err)
             continue
         indices.append(i)
-    batch = np.stack(digits)[..., np.newaxis] if digits else np.zeros((0, 28, 28, 1), np.uint8)
+    batch = np.stack(digits)[..., np.newaxis] if digits else np.zeros((0, *INPUT_SHAPE), np.uint8)
     return results, batch, indices
 
 
@@ -195,14 +195,16 @@ def run(
     *,
     k: int = DEFAULT_TOP_K,
     json_lines: bool = False,
+    quiet: bool = False,
     benchmark_runs: int = 0,
     out: TextIO | None = None,
     err: TextIO | None = None,
 ) -> int:
     """Classify ``inputs``, print one line per image, return the exit code (2 if any failed).
 
-    Text mode prints predictions to ``out`` and errors to ``err``; JSON mode
-    prints one object per image (``error`` for failures) to ``out``.
+    Text mode prints predictions to ``out`` and errors to ``err``, then how
+    many failed (not with ``quiet``); JSON mode prints one object per image
+    (``error`` for failures) to ``out``.
     """
     out, err = out or sys.stdout, err or sys.stderr
     results = classify(inputs, predict_proba, k=k)
@@ -212,7 +214,7 @@ def run(
         else:
             print(format_result(result), file=err if result.error else out)
     failed = sum(r.error is not None for r in results)
-    if failed and not json_lines:
+    if failed and not (json_lines or quiet):
         print(f"{failed} of {len(results)} image(s) failed", file=err)
     good = [r.path for r in results if r.error is None]
     if benchmark_runs > 0 and good:

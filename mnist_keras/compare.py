@@ -18,6 +18,7 @@ numbers are measured once per model and shown beside the ranking.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import math
 import time
@@ -26,15 +27,17 @@ from pathlib import Path
 
 import numpy as np
 
-from .artifacts import MODEL_FILENAME, atomic_path, load_model, publish_model, read_history, write_text
+from .artifacts import MODEL_FILENAME, atomic_path, load_model, read_history, write_text
 from .data import Splits, load_mnist, make_splits
+from .digits import PREDICT_BATCH_SIZE
 from .errors import MnistKerasError
+from .extras import start_tensorflow
+from .train import FitConfig, fit, publish_file
 
 LEADERBOARD_CSV = "leaderboard.csv"
 LEADERBOARD_MD = "leaderboard.md"
 LEADERBOARD_PNG = "leaderboard.png"
 BEST_MODEL_NAME = "best.keras"
-PREDICT_BATCH_SIZE = 1024  # images per predict step when timing inference
 COLUMNS = [
     "rank", "model", "status", "parameters", "val_accuracy", "val_loss", "test_accuracy", "test_macro_f1",
     "test_errors", "epochs", "train_seconds", "model_kb", "ms_per_image", "run_dir", "error",
@@ -43,17 +46,17 @@ COLUMNS = [
 
 @dataclass
 class CompareConfig:
-    """Settings of one comparison; ``None`` means each architecture's own default."""
+    """Settings of one comparison.
+
+    ``fit`` holds what every architecture shares (seed, data, subset, where
+    and whether the winner is published as ``best.keras``, recipe overrides
+    such as ``epochs``), with :class:`~mnist_keras.train.FitConfig`'s own
+    defaults; each model is trained with it and its own name.
+    """
 
     models: list[str] | None = None  # None: every registered architecture
-    epochs: int | None = None
-    limit: int | None = None
-    seed: int = 42
-    data_dir: str | None = None
+    fit: FitConfig = field(default_factory=FitConfig)
     output: str | None = None
-    saved_models_dir: str = "saved_models"
-    publish: str = "auto"  # as FitConfig.publish: auto / always / never, for best.keras
-    verbose: int = 1
 
 
 @dataclass
@@ -89,7 +92,8 @@ def resolve_models(names: list[str] | None) -> list[str]:
 
 def measure_model(run_dir: Path, splits: Splits) -> dict:
     """Validation and test metrics, size and inference time of a run's best model."""
-    from .evaluate import compute_metrics, predict_probabilities
+    from .evaluate import compute_metrics
+    from .predict import predict_probabilities
 
     model_path = run_dir / MODEL_FILENAME
     model = load_model(model_path)
@@ -116,14 +120,9 @@ def measure_model(run_dir: Path, splits: Splits) -> dict:
 
 def train_one(name: str, config: CompareConfig, output: Path, splits: Splits) -> dict:
     """Train and measure one architecture; a failure becomes a row, not an exception."""
-    from .train import FitConfig, fit
-
     run_dir = output / name
     row = {"model": name, "run_dir": str(run_dir)}
-    fit_config = FitConfig(
-        model=name, epochs=config.epochs, limit=config.limit, seed=config.seed, data_dir=config.data_dir,
-        run_dir=str(run_dir), publish="never", verbose=config.verbose,
-    )  # fmt: skip
+    fit_config = dataclasses.replace(config.fit, model=name, run_dir=str(run_dir), publish="never")
     start = time.perf_counter()
     try:
         fit(fit_config)
@@ -153,12 +152,13 @@ def compare(config: CompareConfig) -> CompareResult:
     output = Path(config.output) if config.output else default_output_dir()
     if output.exists() and any(output.iterdir()):
         raise MnistKerasError(f"{output}: folder already holds files; pick another --output")
-    from .train import FitConfig
-
-    FitConfig(epochs=config.epochs, limit=config.limit, publish=config.publish).validate()  # fail before training
-    mnist = load_mnist(config.data_dir)
+    for name in names:  # every option checked before any training
+        dataclasses.replace(config.fit, model=name).resolved().validate()
+    shared = config.fit
+    mnist = load_mnist(shared.data_dir)
+    start_tensorflow("training")
     # The split fit() will make too (same function, same seed): measured on the same images.
-    splits = make_splits(mnist, limit=config.limit, seed=config.seed)
+    splits = make_splits(mnist, validation_size=shared.validation_size, limit=shared.limit, seed=shared.seed)
     output.mkdir(parents=True, exist_ok=True)
     result = CompareResult(output)
     for name in names:
@@ -172,16 +172,10 @@ def compare(config: CompareConfig) -> CompareResult:
 
 
 def publish_best(config: CompareConfig, best: dict) -> str | None:
-    """Copy the winner to ``saved_models/best.keras`` as ``config.publish`` says (see ``train.publish``)."""
-    target = Path(config.saved_models_dir) / BEST_MODEL_NAME
-    if config.publish == "never":
-        return None
-    if config.publish == "auto" and config.limit is not None:
-        return f"not published: a --limit comparison does not replace {target} (pass --publish always to publish it)"
+    """Copy the winner to ``saved_models/best.keras`` as ``config.fit.publish`` says (see ``train.publish_file``)."""
     record = {key: best[key] for key in ("model", "val_accuracy", "val_loss", "test_accuracy", "run_dir")}
-    record["published"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    model = Path(best["run_dir"]) / MODEL_FILENAME
-    return publish_model(model, target, record, force=config.publish == "always")[1]
+    target = Path(config.fit.saved_models_dir) / BEST_MODEL_NAME
+    return publish_file(Path(best["run_dir"]) / MODEL_FILENAME, target, record, config.fit, what="comparison")
 
 
 # ------------------------------------------------------------------ reports

@@ -33,11 +33,11 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
+from .digits import IMAGE_CENTRE, IMAGE_SIDE
+
 CorruptFn = Callable[[np.ndarray, np.random.Generator], np.ndarray]
 MNIST_C = "mnist-c"
 REAL_INPUT = "real-input"
-SIDE = 28
-CENTRE = (SIDE - 1) / 2  # 13.5: MNIST-C's affine maps keep this point fixed
 PAPER, INK = 228.0, 35.0  # grey levels of a photographed page and a pen
 
 
@@ -105,7 +105,7 @@ def _warp(image: np.ndarray, matrix: np.ndarray, *, keep_centre: bool = True,
     with ``keep_centre`` the translation keeps pixel (13.5, 13.5) fixed. Bilinear, black outside.
     """
     (a1, a2), (b1, b2) = matrix
-    tx, ty = (CENTRE * (1 - a1 - a2), CENTRE * (1 - b1 - b2)) if keep_centre else shift
+    tx, ty = (IMAGE_CENTRE * (1 - a1 - a2), IMAGE_CENTRE * (1 - b1 - b2)) if keep_centre else shift
     rows_cols = np.array([[b2, b1], [a2, a1]])  # the same map in (row, column) order
     out = ndimage.affine_transform(_unit(image), rows_cols, offset=(ty, tx), order=1, mode="constant", cval=0.0)
     return _to_uint8(out)
@@ -118,8 +118,8 @@ def _random_sign(rng: np.random.Generator) -> int:
 def _line(c0: float, r0: float, c1: float, r1: float) -> np.ndarray:
     """MNIST-C's ``line_from_points``: a (28, 28) anti-aliased line 0..1 between two (column, row) points."""
     if c1 == c0:
-        return np.zeros((SIDE, SIDE))
-    cc, rr = np.meshgrid(np.arange(SIDE, dtype=np.float64), np.arange(SIDE, dtype=np.float64), sparse=True)
+        return np.zeros((IMAGE_SIDE, IMAGE_SIDE))
+    cc, rr = np.meshgrid(np.arange(IMAGE_SIDE, dtype=np.float64), np.arange(IMAGE_SIDE, dtype=np.float64), sparse=True)
     slope = (r1 - r0) / (c1 - c0)
     dist = np.clip(np.abs(rr - (slope * (cc - c0) + r0)), 0, 2.3 - 1e-10)
     line = np.clip(np.log(1 - dist / 2.3) + 1, 0, 1)
@@ -172,7 +172,7 @@ def impulse_noise(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def glass_blur(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     sigma, delta, passes = 0.7, 1, 2
     blurred = (_gaussian(_unit(image), sigma) * 255).astype(np.uint8)  # truncated, as the reference
-    coords = range(SIDE - delta, delta, -1)
+    coords = range(IMAGE_SIDE - delta, delta, -1)
     n = len(coords)
     # Drawn up front (the reference draws per pixel): a coin and an offset per visit, high exclusive.
     swaps = rng.random((passes, n, n)) < 0.5
@@ -198,9 +198,9 @@ def motion_blur(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     dxs = np.ceil(steps * np.cos(angle) - 0.5).astype(int)  # one-sided: the blur trails one way
     dys = np.ceil(steps * np.sin(angle) - 0.5).astype(int)
     padded = np.pad(image.astype(np.float64), width, mode="edge")
-    out = np.zeros((SIDE, SIDE))
+    out = np.zeros((IMAGE_SIDE, IMAGE_SIDE))
     for weight, dx, dy in zip(kernel, dxs, dys):
-        out += weight * padded[width + dy : width + dy + SIDE, width + dx : width + dx + SIDE]
+        out += weight * padded[width + dy : width + dy + IMAGE_SIDE, width + dx : width + dx + IMAGE_SIDE]
     return np.rint(np.clip(out, 0, 255)).astype(np.uint8)
 
 
@@ -245,7 +245,7 @@ def fog(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     strength, decay = 3.0, 1.4
     x = _unit(image)
     top = x.max()
-    x = x + strength * _plasma_fractal(rng, wibbledecay=decay)[:SIDE, :SIDE]
+    x = x + strength * _plasma_fractal(rng, wibbledecay=decay)[:IMAGE_SIDE, :IMAGE_SIDE]
     return _to_uint8(x * top / (top + strength))
 
 
@@ -263,7 +263,7 @@ def spatter(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def dotted_line(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     r0, r1 = rng.integers(0, 27, size=2)
     line = _line(0, r0, 27, r1)
-    for start in range(0, SIDE, 4):
+    for start in range(0, IMAGE_SIDE, 4):
         line[:, start : start + 2] = 0  # dashes: 2 px off, 2 px on
     return _to_uint8(_unit(image) + line)
 
@@ -301,8 +301,8 @@ def canny_edges(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     padded = np.pad(magnitude, 1)
     maxima = np.zeros_like(magnitude, dtype=bool)
     for d, (dy, dx) in enumerate(((0, 1), (1, 1), (1, 0), (1, -1))):
-        ahead = padded[1 + dy : 1 + dy + SIDE, 1 + dx : 1 + dx + SIDE]
-        behind = padded[1 - dy : 1 - dy + SIDE, 1 - dx : 1 - dx + SIDE]
+        ahead = padded[1 + dy : 1 + dy + IMAGE_SIDE, 1 + dx : 1 + dx + IMAGE_SIDE]
+        behind = padded[1 - dy : 1 - dy + IMAGE_SIDE, 1 - dx : 1 - dx + IMAGE_SIDE]
         maxima |= (direction == d) & (magnitude >= ahead) & (magnitude >= behind)
     maxima[[0, -1], :] = maxima[:, [0, -1]] = False  # skimage drops the border
     maxima &= magnitude > 0
@@ -334,13 +334,13 @@ def _on_paper(ink: np.ndarray, rng: np.random.Generator, *, noise: float = 3.0) 
 
 @register("thin_pen", REAL_INPUT, "strokes eroded to ~40% width, drawn at 112 px", keeps_shape=False)
 def thin_pen(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    big = _enlarge(image, 4 * SIDE)  # MNIST strokes are ~10 px wide here
+    big = _enlarge(image, 4 * IMAGE_SIDE)  # MNIST strokes are ~10 px wide here
     return _to_uint8(ndimage.grey_erosion(big, footprint=_disk(3)))
 
 
 @register("thick_pen", REAL_INPUT, "strokes dilated to ~2x width, drawn at 112 px", keeps_shape=False)
 def thick_pen(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    big = _enlarge(image, 4 * SIDE)
+    big = _enlarge(image, 4 * IMAGE_SIDE)
     return _to_uint8(ndimage.grey_dilation(big, footprint=_disk(5)))
 
 
@@ -363,14 +363,14 @@ def small_in_photo(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 @register("jpeg", REAL_INPUT, "dark on paper at 84 px, JPEG quality 10", keeps_shape=False)
 def jpeg(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     buffer = io.BytesIO()
-    Image.fromarray(_on_paper(_enlarge(image, 3 * SIDE), rng)).save(buffer, format="JPEG", quality=10)
+    Image.fromarray(_on_paper(_enlarge(image, 3 * IMAGE_SIDE), rng)).save(buffer, format="JPEG", quality=10)
     return np.asarray(Image.open(buffer).convert("L"))
 
 
 @register("uneven_light", REAL_INPUT, "dark on paper at 112 px, light falling to 45% and a soft shadow",
           keeps_shape=False)  # fmt: skip
 def uneven_light(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    side = 4 * SIDE
+    side = 4 * IMAGE_SIDE
     yy, xx = np.mgrid[0:side, 0:side] / side
     angle = rng.uniform(0, 2 * np.pi)
     ramp = (np.cos(angle) * (xx - 0.5) + np.sin(angle) * (yy - 0.5)) / np.sqrt(2) + 0.5  # 0..1

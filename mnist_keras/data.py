@@ -19,11 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
+from .augment import policy
+from .digits import DEFAULT_SEED, IMAGE_SHAPE, NUM_CLASSES
 from .errors import DataError
 
 ENV_VAR = "MNIST_KERAS_DATA"
-NUM_CLASSES = 10
-IMAGE_SHAPE = (28, 28)
 TRAIN_SIZE = 60_000
 DEFAULT_VALIDATION_SIZE = 5_000
 
@@ -193,6 +193,9 @@ def load_keras_download() -> Mnist:
     Raises:
         DataError: the download failed (no network) or the cache is unusable.
     """
+    from .extras import start_tensorflow
+
+    start_tensorflow("downloading MNIST through Keras")
     import keras
 
     try:
@@ -252,7 +255,7 @@ class Splits:
 
 
 def make_splits(
-    mnist: Mnist, *, validation_size: int = DEFAULT_VALIDATION_SIZE, limit: int | None = None, seed: int = 42
+    mnist: Mnist, *, validation_size: int = DEFAULT_VALIDATION_SIZE, limit: int | None = None, seed: int = DEFAULT_SEED
 ) -> Splits:
     """Hold out a stratified validation set, then optionally subsample training.
 
@@ -285,13 +288,6 @@ def class_counts(labels: np.ndarray) -> list[int]:
 # ------------------------------------------------------------------- tf.data
 
 
-# Augmentation: small random affine moves of the whole digit, the kind of
-# variation handwriting has. Larger rotations turn 6 into 9-like shapes.
-MAX_SHIFT_PX = 2.0
-MAX_ROTATION_DEG = 10.0
-MAX_ZOOM = 0.08  # scale factor drawn from [1 - MAX_ZOOM, 1 + MAX_ZOOM]
-
-
 def make_dataset(
     images: np.ndarray,
     labels: np.ndarray,
@@ -312,7 +308,7 @@ def make_dataset(
     per epoch. Epoch ``e``'s order and its augmentation are stateless
     functions of ``(seed, e)`` alone, so a run resumed at epoch ``e`` sees
     exactly the batches the uninterrupted run would have seen. ``augment``
-    names a policy of :data:`AUGMENT_POLICIES` (True means ``"affine"``,
+    names a policy of ``augment.AUGMENT_POLICIES`` (True means ``"affine"``,
     False ``"none"``), applied in the pipeline rather than the model, so
     saved and exported models carry no augmentation layers. Turn
     ``parallel_maps`` off under TensorFlow's op determinism: tf.data then runs
@@ -322,7 +318,7 @@ def make_dataset(
     import tensorflow as tf
 
     parallel = tf.data.AUTOTUNE if parallel_maps else None
-    augmentation = AUGMENTATIONS[augment_policy(augment)]
+    augmentation = policy(augment)
     if not shuffle:
         ds = tf.data.Dataset.from_tensor_slices((images[..., None], labels.astype(np.int32))).batch(batch_size)
         ds = ds.map(lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=parallel)
@@ -348,66 +344,3 @@ def make_dataset(
 
     ds = tf.data.Dataset.counter(first_epoch).flat_map(one_epoch)
     return ds.map(load, num_parallel_calls=parallel).prefetch(tf.data.AUTOTUNE)
-
-
-def random_affine(images, seed):
-    """Randomly rotate, zoom and shift a float batch ``(B, 28, 28, 1)``; new pixels are 0.
-
-    One bilinear resampling per image (rotation, zoom and shift combined in a
-    single transform, so the strokes are blurred once, not three times).
-    ``fill_mode="CONSTANT"`` with 0 keeps the background black; Keras'
-    augmentation layers default to ``"reflect"``, which mirrors strokes in.
-    """
-    import math
-
-    import tensorflow as tf
-
-    batch = tf.shape(images)[0]
-    seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), num=3)
-    angle = tf.random.stateless_uniform([batch], seeds[0], -1.0, 1.0) * (MAX_ROTATION_DEG * math.pi / 180)
-    scale = 1.0 + tf.random.stateless_uniform([batch], seeds[1], -MAX_ZOOM, MAX_ZOOM)
-    shift = tf.random.stateless_uniform([batch, 2], seeds[2], -MAX_SHIFT_PX, MAX_SHIFT_PX)
-    # Output pixel (x, y) samples input (x', y') = R(-angle)/scale @ ((x, y) - centre - shift) + centre.
-    centre = (IMAGE_SHAPE[0] - 1) / 2
-    cos, sin = tf.cos(angle) / scale, tf.sin(angle) / scale
-    dx, dy = centre + shift[:, 0], centre + shift[:, 1]
-    a2 = centre - cos * dx - sin * dy
-    b2 = centre + sin * dx - cos * dy
-    zeros = tf.zeros_like(cos)
-    transforms = tf.stack([cos, sin, a2, -sin, cos, b2, zeros, zeros], axis=1)  # (B, 8)
-    return tf.raw_ops.ImageProjectiveTransformV3(
-        images=images,
-        transforms=transforms,
-        output_shape=tf.constant(IMAGE_SHAPE, tf.int32),
-        fill_value=0.0,
-        interpolation="BILINEAR",
-        fill_mode="CONSTANT",
-    )
-
-
-# Augmentation policies by name: "affine" is random_affine (handwriting's own
-# variation); "robust" adds what real inputs look like after preprocess.to_mnist
-# (see augment.py). Older config.json files hold a bool: True is "affine".
-AUGMENT_POLICIES = ("none", "affine", "robust")
-
-
-def augment_policy(augment: bool | str | None) -> str:
-    """The policy name for an ``augment`` setting (a name, or an old-style bool).
-
-    Raises:
-        ValueError: an unknown name; the message lists the known ones.
-    """
-    if isinstance(augment, bool) or augment is None:
-        return "affine" if augment else "none"
-    if augment not in AUGMENT_POLICIES:
-        raise ValueError(f"unknown augmentation {augment!r}; known: {', '.join(AUGMENT_POLICIES)}")
-    return augment
-
-
-def _robust(images, seed):
-    from .augment import random_robust
-
-    return random_robust(images, seed)
-
-
-AUGMENTATIONS = {"none": None, "affine": random_affine, "robust": _robust}

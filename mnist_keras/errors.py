@@ -45,3 +45,7 @@ class VerificationError(MnistKerasError):
     """An exported model lost more accuracy than allowed against its Keras model."""
 
     exit_code = EXIT_ACCURACY_CHECK
+
+
+class MissingExtraError(MnistKerasError):
+    """A command needs an optional dependency group (an extra) that is not installed."""

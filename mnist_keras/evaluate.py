@@ -13,7 +13,7 @@ For each split, one set of predictions feeds everything written about it::
       metrics.json                   the summary other commands (compare, export) read
 
 ``evaluate --tta`` writes the same files to ``eval_tta/``, from predictions
-averaged over the image and rotated copies (:func:`tta_views`).
+averaged over the image and rotated copies (``predict.tta_views``).
 
 ``train`` means all 60,000 training images (validation included), as in the
 paper's Table 1; ``test`` the 10,000 test images. :func:`compute_metrics` is
@@ -35,72 +35,34 @@ import numpy as np
 from . import __version__
 from .artifacts import (
     file_sha256,
+    kept_row,
     load_model,
-    read_config,
+    read_history,
+    recipe_setting,
     resolve_model_path,
     run_folder_of,
+    run_settings,
     write_json,
     write_text,
 )
+from .digits import CLASS_NAMES, CLASSES, PREDICT_BATCH_SIZE
 from .errors import MnistKerasError
+from .extras import start_tensorflow
+from .predict import TTA_ROTATIONS_DEG, predict_probabilities
 
 SPLITS = ("train", "test")
 SPLIT_CHOICES = ("train", "test", "both")
-NUM_CLASSES = 10
-LABELS = list(range(NUM_CLASSES))
-DIGITS = [str(d) for d in LABELS]
-DEFAULT_BATCH_SIZE = 1024  # images per predict step; ~3 MB of float32 input
+LABELS = list(CLASSES)
 REPORT_DIGITS = 4  # decimals in the text report: at 99% accuracy two would hide every difference
 MISTAKES_SHOWN = 32
 EVAL_DIRNAME = "eval"
 EVAL_TTA_DIRNAME = "eval_tta"
 METRICS_FILENAME = "metrics.json"
 CURVES_FILENAME = "curves.png"
-# Test-time augmentation (--tta): each image is also classified rotated by
-# these angles, and the softmax outputs are averaged. +-8 degrees was chosen on
-# validation images (docs/RESULTS.md), inside the +-10 degrees the affine
-# augmentation trains on.
-TTA_ROTATIONS_DEG = (-8.0, 8.0)
 SUMMARY_KEYS = ("n", "accuracy", "errors", "macro_f1", "micro_f1", "weighted_f1", "log_loss", "top2_accuracy")
 
 
 # ------------------------------------------------------------------ metrics
-
-
-def predict_probabilities(model, images: np.ndarray, batch_size: int = DEFAULT_BATCH_SIZE, *,
-                          tta: bool = False) -> np.ndarray:  # fmt: skip
-    """Softmax outputs ``(N, 10)`` for uint8 images ``(N, 28, 28)``.
-
-    Pixels go in raw (0-255): the model's own ``Rescaling`` layer scales them.
-    With ``tta`` the outputs are averaged over :func:`tta_views`: about three
-    times the prediction time, a few test errors fewer.
-    """
-    x = np.asarray(images, dtype=np.float32)
-    if x.ndim == 3:
-        x = x[..., None]  # (N, 28, 28, 1)
-    views = tta_views(x) if tta else [x]
-    return np.mean([_predict(model, view, batch_size) for view in views], axis=0, dtype=np.float32)
-
-
-def tta_views(x: np.ndarray, angles: Iterable[float] = TTA_ROTATIONS_DEG) -> list[np.ndarray]:
-    """The images ``(N, 28, 28, 1)`` float32 and a copy rotated by each angle (degrees).
-
-    Bilinear rotation about the image centre, as the training augmentation
-    draws them; the corners it brings in are background (0).
-    """
-    from scipy import ndimage
-
-    rotated = [ndimage.rotate(x, angle, axes=(2, 1), reshape=False, order=1, mode="constant", cval=0.0)
-               for angle in angles]  # fmt: skip
-    return [x, *(np.clip(view, 0.0, 255.0) for view in rotated)]
-
-
-def _predict(model, x: np.ndarray, batch_size: int) -> np.ndarray:
-    # Direct calls, not model.predict: no tf.data pipeline per call (cheaper every
-    # epoch in training, no parallel-map warning under op determinism), and on a
-    # multi-worker strategy each worker predicts its own images.
-    chunks = [np.asarray(model(x[i : i + batch_size], training=False)) for i in range(0, len(x), batch_size)]
-    return np.concatenate(chunks).astype(np.float32) if chunks else np.zeros((0, 10), np.float32)
 
 
 def normalize_probabilities(probs: np.ndarray) -> np.ndarray:
@@ -133,7 +95,7 @@ def compute_metrics(y_true: np.ndarray, probs: np.ndarray) -> dict:
     probs = normalize_probabilities(probs)
     y_pred = probs.argmax(axis=1)
     report = classification_report(
-        y_true, y_pred, labels=LABELS, target_names=DIGITS, output_dict=True, zero_division=0
+        y_true, y_pred, labels=LABELS, target_names=CLASS_NAMES, output_dict=True, zero_division=0
     )
     micro = precision_recall_fscore_support(y_true, y_pred, labels=LABELS, average="micro", zero_division=0)
     return {
@@ -148,7 +110,7 @@ def compute_metrics(y_true: np.ndarray, probs: np.ndarray) -> dict:
         "micro_avg": _scores(*micro[:3], len(y_true)),
         "macro_avg": _scores_of(report["macro avg"]),
         "weighted_avg": _scores_of(report["weighted avg"]),
-        "per_class": {digit: _scores_of(report[digit]) for digit in DIGITS},
+        "per_class": {digit: _scores_of(report[digit]) for digit in CLASS_NAMES},
         "confusion_matrix": confusion_matrix(y_true, y_pred, labels=LABELS).tolist(),
     }
 
@@ -167,7 +129,7 @@ def report_text(y_true: np.ndarray, probs: np.ndarray, metrics: dict, *, title: 
 
     y_pred = np.asarray(probs).argmax(axis=1)
     table = classification_report(
-        y_true, y_pred, labels=LABELS, target_names=DIGITS, digits=REPORT_DIGITS, zero_division=0
+        y_true, y_pred, labels=LABELS, target_names=CLASS_NAMES, digits=REPORT_DIGITS, zero_division=0
     )
     micro = metrics["micro_avg"]
     extra = [
@@ -184,8 +146,8 @@ def confusion_csv(matrix: list[list[int]]) -> str:
     """The confusion matrix as CSV: a header of predicted digits, one row per true digit."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["true\\predicted", *DIGITS])
-    writer.writerows([digit, *row] for digit, row in zip(DIGITS, matrix))
+    writer.writerow(["true\\predicted", *CLASS_NAMES])
+    writer.writerows([digit, *row] for digit, row in zip(CLASS_NAMES, matrix))
     return buffer.getvalue()
 
 
@@ -193,7 +155,7 @@ def confusion_csv(matrix: list[list[int]]) -> str:
 
 
 def evaluate_split(model, images: np.ndarray, labels: np.ndarray, *, split: str, name: str,
-                   output_dir: Path, batch_size: int = DEFAULT_BATCH_SIZE, tta: bool = False) -> dict:  # fmt: skip
+                   output_dir: Path, batch_size: int = PREDICT_BATCH_SIZE, tta: bool = False) -> dict:  # fmt: skip
     """Predict one split once and write its report, confusion matrix and plots.
 
     Returns:
@@ -262,12 +224,6 @@ def parse_splits(splits: str | Iterable[str]) -> tuple[str, ...]:
     return tuple(result)
 
 
-def run_settings(run_dir: Path | None) -> dict:
-    """The ``settings`` of a run folder's ``config.json`` (empty if none or unreadable)."""
-    settings = read_config(run_dir).get("settings")
-    return settings if isinstance(settings, dict) else {}
-
-
 def default_output_dir(model_path: Path, *, tta: bool = False) -> Path:
     """``<run>/eval/`` for a model in a run folder, else ``eval/<file name without .keras>/``.
 
@@ -281,10 +237,10 @@ def default_output_dir(model_path: Path, *, tta: bool = False) -> Path:
 
 def evaluate_model(model_path: str | os.PathLike, *, splits: str | Iterable[str] = SPLITS,
                    data_dir: str | os.PathLike | None = None, output_dir: str | os.PathLike | None = None,
-                   batch_size: int = DEFAULT_BATCH_SIZE, tta: bool = False) -> dict:  # fmt: skip
+                   batch_size: int = PREDICT_BATCH_SIZE, tta: bool = False) -> dict:  # fmt: skip
     """Evaluate a ``.keras`` model (or a run folder's) on MNIST splits; write reports and plots.
 
-    ``tta`` averages each prediction over :func:`tta_views` (test-time
+    ``tta`` averages each prediction over ``predict.tta_views`` (test-time
     augmentation) and writes to ``eval_tta`` by default.
 
     Returns:
@@ -304,8 +260,9 @@ def evaluate_model(model_path: str | os.PathLike, *, splits: str | Iterable[str]
     if batch_size < 1:
         raise MnistKerasError(f"--batch-size must be at least 1, got {batch_size}")
     model_path = resolve_model_path(model_path)
+    mnist = load_mnist(data_dir)  # a missing or corrupt file is answered before TensorFlow starts
+    start_tensorflow("evaluation")
     model = load_model(model_path)
-    mnist = load_mnist(data_dir)
     run = run_folder_of(model_path)
     name = run_settings(run).get("model") or model.name
     output = Path(output_dir) if output_dir else default_output_dir(model_path, tta=tta)
@@ -356,11 +313,10 @@ def _previous_splits(metrics_path: Path, sha256: str, tta: bool) -> dict:
 def _plot_curves(run: Path, name: str, target: Path) -> None:
     """``curves.png`` from the run's ``history.csv`` (skipped if no epoch finished)."""
     from . import plots
-    from .artifacts import kept_row, read_config, read_history
 
     history = read_history(run)
     if history:
-        kept = kept_row(history, read_config(run).get("keep"))
+        kept = kept_row(history, recipe_setting(run_settings(run), "keep"))
         title = f"{name} · training curves ({run.name})"
         kept_epoch = int(kept["epoch"]) + 1 if kept else None
         plots.save_figure(plots.curves_figure(history, title=title, kept_epoch=kept_epoch), target)

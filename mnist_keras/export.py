@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import json
 import os
 import tempfile
 import time
@@ -26,16 +25,18 @@ from pathlib import Path
 import numpy as np
 
 from . import artifacts, litert
+from .bundle import BUNDLE_NAME, write_bundle
+from .digits import CLASSES, INPUT_SHAPE
 from .errors import ExportError
+from .extras import start_tensorflow
 
 VARIANTS = ("float32", "dynamic", "float16", "int8")
-DEFAULT_OUTPUT_DIR = "tflite"
+DEFAULT_OUTPUT_DIR = artifacts.TFLITE_DIRNAME
 DEFAULT_CALIBRATION_SAMPLES = 500
 DEFAULT_MAX_ACCURACY_DROP = 0.5  # percentage points of test accuracy
 LATENCY_WARMUP = 20  # single-image invokes discarded before timing
 LATENCY_RUNS = 200  # single-image invokes timed
 LATENCY_THREADS = 1  # one thread: stable numbers, and what a Pi script would use
-LABELS = list(range(10))
 PREPROCESSING = (
     "28x28 grayscale, light digit on black, 0-255 (MNIST style; see mnist_keras.preprocess.to_mnist); "
     "the model scales internally"
@@ -112,12 +113,13 @@ def calibration_images(mnist, model_path: Path, samples: int) -> np.ndarray:
     size when the model sits in a run folder), never from the test split.
     """
     from .data import DEFAULT_VALIDATION_SIZE, make_splits
+    from .digits import DEFAULT_SEED
 
-    settings = {"seed": 42, "validation_size": DEFAULT_VALIDATION_SIZE}
-    run = artifacts.run_folder_of(model_path)
-    if run is not None:
-        saved = json.loads((run / artifacts.CONFIG_FILENAME).read_text()).get("settings", {})
-        settings.update({k: saved[k] for k in settings if k in saved})
+    saved = artifacts.run_settings(artifacts.run_folder_of(model_path))
+    settings = {
+        "seed": saved.get("seed", DEFAULT_SEED),
+        "validation_size": saved.get("validation_size", DEFAULT_VALIDATION_SIZE),
+    }
     splits = make_splits(mnist, validation_size=settings["validation_size"], seed=settings["seed"])
     rng = np.random.default_rng(settings["seed"])
     picked = rng.choice(len(splits.x_train), size=min(samples, len(splits.x_train)), replace=False)
@@ -229,6 +231,7 @@ def export(
         DataError: the MNIST files are missing or corrupt.
     """
     from .data import load_mnist
+    from .predict import predict_probabilities
 
     if calibration_samples < 1:
         raise ExportError(f"--calibration-samples {calibration_samples} must be at least 1")
@@ -236,9 +239,10 @@ def export(
         raise ExportError(f"--max-accuracy-drop {max_accuracy_drop} must be 0 or more (percentage points)")
     folder = check_output_dir(output_dir)
     model_path = artifacts.resolve_model_path(model_path)
+    mnist = load_mnist(data_dir)  # bad paths and data are answered before TensorFlow starts
+    start_tensorflow("export")
     model = artifacts.load_model(model_path)
     name = export_name(model_path)
-    mnist = load_mnist(data_dir)
     calibration = calibration_images(mnist, model_path, calibration_samples) if "int8" in variants else None
 
     def write(variant: str, content: bytes) -> Path:
@@ -248,7 +252,7 @@ def export(
 
     paths = convert_variants(model, variants, calibration, write)
     x_test, y_test = mnist.x_test[:test_limit], mnist.y_test[:test_limit]
-    keras_proba = model.predict(x_test[..., None].astype(np.float32), batch_size=1000, verbose=0)
+    keras_proba = predict_probabilities(model, x_test)
     keras_accuracy = float(np.mean(keras_proba.argmax(1) == y_test))
     float32_size = paths["float32"].stat().st_size if "float32" in paths else None
     rows = [
@@ -272,7 +276,7 @@ def export(
         },
         "variants": rows,
     }
-    files = [*paths.values(), *write_reports(folder, name, report)]
+    files = [*paths.values(), *write_reports(folder, name, report), write_bundle(folder / BUNDLE_NAME)]
     return ExportResult(name=name, output_dir=folder, report=report, files=files)
 
 
@@ -282,8 +286,8 @@ def export(
 def metadata(report: dict) -> dict:
     """What an edge script needs to run the exported files."""
     return {
-        "labels": LABELS,
-        "input_shape": [1, 28, 28, 1],
+        "labels": list(CLASSES),
+        "input_shape": [1, *INPUT_SHAPE],
         "preprocessing": PREPROCESSING,
         "source_model": report["model"],
         "source_model_sha256": report["model_sha256"],

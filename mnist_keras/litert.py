@@ -24,9 +24,9 @@ from typing import Any
 
 import numpy as np
 
-DEFAULT_BATCH_SIZE = 1000  # images per invoke when predicting many; resize is cheap, invokes are not
-INPUT_SHAPE = (28, 28, 1)
-NUM_CLASSES = 10
+from .digits import INPUT_SHAPE, NUM_CLASSES, PREDICT_BATCH_SIZE, as_batch, chunks, no_probabilities
+from .quiet import stderr_silenced
+
 INSTALL_HINT = "pip install ai-edge-litert (64-bit Linux, macOS, Windows) or tflite-runtime (32-bit Raspberry Pi OS)"
 
 
@@ -54,9 +54,15 @@ def interpreter_class() -> type:
 
 
 def load_interpreter(path: str | os.PathLike, num_threads: int | None = None) -> Any:
-    """An allocated interpreter for the ``.tflite`` file at ``path``."""
-    interpreter = interpreter_class()(model_path=str(path), num_threads=num_threads)
-    interpreter.allocate_tensors()
+    """An allocated interpreter for the ``.tflite`` file at ``path``.
+
+    The runtime's "INFO: Created TensorFlow Lite XNNPACK delegate" line is kept
+    off stderr: the commands' output is their own lines (errors still raise).
+    """
+    interpreter_type = interpreter_class()
+    with stderr_silenced():
+        interpreter = interpreter_type(model_path=str(path), num_threads=num_threads)
+        interpreter.allocate_tensors()
     return interpreter
 
 
@@ -108,11 +114,7 @@ def _scale_zero_point(detail: dict) -> tuple[float, int]:
 
 def prepare_input(detail: dict, images: np.ndarray) -> np.ndarray:
     """Pixels (N, 28, 28[, 1]) 0-255 -> the input tensor's dtype, quantized if it is an integer tensor."""
-    batch = np.asarray(images)
-    if batch.ndim == 3:
-        batch = batch[..., None]  # (N, 28, 28) -> (N, 28, 28, 1)
-    if batch.shape[1:] != INPUT_SHAPE:
-        raise ValueError(f"images must be (N, 28, 28) or (N, 28, 28, 1), got {np.asarray(images).shape}")
+    batch = as_batch(images)  # float32 (N, 28, 28, 1)
     dtype = np.dtype(detail["dtype"])
     if np.issubdtype(dtype, np.integer):
         scale, zero_point = _scale_zero_point(detail)
@@ -151,17 +153,14 @@ def get_output(interpreter: Any) -> np.ndarray:
     return read_output(detail, interpreter.get_tensor(detail["index"]))
 
 
-def predict_proba(interpreter: Any, images: np.ndarray, *, batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
+def predict_proba(interpreter: Any, images: np.ndarray, *, batch_size: int = PREDICT_BATCH_SIZE) -> np.ndarray:
     """Class probabilities float32 (N, 10) for pixels (N, 28, 28[, 1]) 0-255, uint8 or float."""
-    images = np.asarray(images)
-    if len(images) == 0:
-        return np.zeros((0, 10), np.float32)
-    chunks = []
-    for start in range(0, len(images), batch_size):
-        set_input(interpreter, images[start : start + batch_size])
+    outputs = []
+    for part in chunks(np.asarray(images), batch_size):
+        set_input(interpreter, part)
         interpreter.invoke()
-        chunks.append(get_output(interpreter))
-    return np.concatenate(chunks)
+        outputs.append(get_output(interpreter))
+    return np.concatenate(outputs) if outputs else no_probabilities()
 
 
 def tensor_summary(detail: dict) -> dict:

@@ -12,7 +12,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from .models import NUM_CLASSES
+from .digits import NUM_CLASSES
 
 
 @keras.saving.register_keras_serializable(package="mnist_keras")

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from .artifacts import atomic_path
+from .digits import CLASS_NAMES
 
 DPI = 110  # dots per inch of saved PNGs: a 7-inch confusion matrix is ~770 px wide
-DIGITS = [str(d) for d in range(10)]
 MISTAKE_COLUMNS = 8
 
 
@@ -69,7 +69,7 @@ def confusion_figure(matrix: np.ndarray, *, title: str, normalized: bool = False
     sns.heatmap(
         np.where(values > 0, values, np.nan), ax=ax, cmap="rocket_r", norm=norm, annot=labels, fmt="",
         annot_kws={"fontsize": 8 if normalized or size < 6 else 9}, linewidths=0.5, linecolor="#dddddd", square=True,
-        xticklabels=DIGITS, yticklabels=DIGITS, cbar_kws={"label": colorbar_label},
+        xticklabels=list(CLASS_NAMES), yticklabels=list(CLASS_NAMES), cbar_kws={"label": colorbar_label},
     )  # fmt: skip
     ax.collections[0].colorbar.ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
     ax.set_facecolor("white")

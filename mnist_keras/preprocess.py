@@ -47,9 +47,9 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from .digits import IMAGE_SIDE as MNIST_SIZE
 from .marks import digit_parts, is_salty, median3, span_of_digit
 
-MNIST_SIZE = 28
 BOX_SIZE = 20
 INK_LEVEL = 8.0  # grey levels above background that count as ink on a clean image
 NOISE_SIGMAS = 6.0  # on noisy images ink must also stand this many noise sigmas out

@@ -39,12 +39,20 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .artifacts import file_sha256, resolve_model_path, run_folder_of, write_json, write_text
+from .artifacts import (
+    file_sha256,
+    published_run,
+    resolve_model_path,
+    run_folder_of,
+    run_settings,
+    write_json,
+    write_text,
+)
+from .digits import DEFAULT_SEED
 from .errors import MnistKerasError
 from .preprocess import ImageError, to_mnist
 
 DEFAULT_PER_CONDITION = 500
-DEFAULT_SEED = 0
 MAX_PER_CONDITION = 10_000  # the MNIST test set
 EXAMPLES_PER_CONDITION = 6
 OUTPUT_DIRNAME = "robustness"
@@ -189,8 +197,6 @@ def _model_identity(model: str | os.PathLike) -> tuple[Path, str, Path | None]:
     run = run_folder_of(path)
     if run is None:
         return path, path.stem, None
-    from .evaluate import run_settings
-
     return path, run_settings(run).get("model") or run.name, run
 
 
@@ -253,6 +259,48 @@ def _mean(rows: list[dict]) -> float | None:
     return float(np.mean([r["accuracy"] for r in rows])) if rows else None
 
 
+def training_recipe(model_path: Path) -> dict | None:
+    """The recipe a model was trained with, if anything beside it says (None: unknown).
+
+    A run folder's ``config.json``; a published ``.keras`` file's record (its run
+    folder); a ``.tflite`` file's export metadata (the ``.keras`` it came from).
+    """
+    model_path = Path(model_path)
+    run = run_folder_of(model_path)
+    if run is not None:
+        return run_settings(run).get("recipe")
+    record = _read_json(model_path.with_suffix(".json"))
+    if model_path.suffix == ".keras" and record:
+        recipe = (record.get("training") or {}).get("recipe")
+        run = published_run(model_path)
+        return recipe or (run_settings(run).get("recipe") if run else None)
+    if model_path.suffix == ".tflite":
+        metadata = _read_json(model_path.with_name(model_path.stem.rsplit("_", 1)[0] + ".json"))
+        source = (metadata or {}).get("source_model")
+        return training_recipe(Path(source)) if source and Path(source).is_file() else None
+    return None
+
+
+def _read_json(path: Path) -> dict | None:
+    import json
+
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def seen_in_training(recipe: dict | None) -> list[str] | None:
+    """The suite's conditions a model trained with ``recipe`` has seen (None when the recipe is unknown)."""
+    from .augment import IMITATED_CONDITIONS, augment_policy
+
+    if not recipe:
+        return None
+    seen = list(IMITATED_CONDITIONS[augment_policy(recipe.get("augment"))])
+    return seen + (["printed"] if recipe.get("printed_fraction") else [])
+
+
 def _summary(rows: list[dict], *, model_path: Path, model_name: str, kind: str, run: Path | None,
              per_condition: int, seed: int, source: str, output: Path, seconds: float) -> dict:  # fmt: skip
     """The JSON-ready summary of a finished suite."""
@@ -260,6 +308,10 @@ def _summary(rows: list[dict], *, model_path: Path, model_name: str, kind: str, 
 
     suite = [r for r in rows if r["group"] != CLEAN]
     groups = dict.fromkeys(r["group"] for r in suite)
+    recipe = training_recipe(model_path)
+    seen = seen_in_training(recipe)
+    for row in rows:
+        row["seen_in_training"] = None if seen is None else row["name"] in seen
     training, training_notes = printed.available_fonts(held_out=False)
     held_out, held_out_notes = printed.available_fonts(held_out=True)
     fonts = {
@@ -280,6 +332,10 @@ def _summary(rows: list[dict], *, model_path: Path, model_name: str, kind: str, 
         "suite_mean_accuracy": _mean(suite),
         "suite_conditions": len(suite),
         "group_mean_accuracy": {g: _mean([r for r in suite if r["group"] == g]) for g in groups},
+        "trained_with": {k: recipe.get(k) for k in ("augment", "printed_fraction")} if recipe else None,
+        "seen_conditions": seen,
+        "seen_mean_accuracy": None if seen is None else _mean([r for r in suite if r["seen_in_training"]]),
+        "unseen_mean_accuracy": None if seen is None else _mean([r for r in suite if not r["seen_in_training"]]),
         "conditions": rows,
         "fonts": fonts,
         "seconds": round(seconds, 1),
@@ -296,6 +352,23 @@ def _pct(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.2f}%"
 
 
+def _seen(row: dict) -> str:
+    """``seen`` for a condition the model's training augmentation imitates, ``-`` when unknown."""
+    flag = row.get("seen_in_training")
+    return "-" if flag is None else ("seen" if flag else "")
+
+
+def _seen_means(summary: dict) -> list[str]:
+    """The unseen (out-of-distribution) and seen means, or why there are none."""
+    if summary.get("seen_conditions") is None:
+        return ["  (training recipe unknown: conditions not split into seen and unseen)"]
+    return [
+        f"mean over unseen      {_pct(summary['unseen_mean_accuracy'])} (out of distribution)",
+        f"mean over seen        {_pct(summary['seen_mean_accuracy'])} ({len(summary['seen_conditions'])} conditions "
+        "imitated by the training augmentation)",
+    ]
+
+
 def format_table(summary: dict) -> str:
     """The plain-text table: one line per condition, then the means."""
     head = (f"{summary['model_name']} ({summary['model_kind']}): {summary['per_condition']:,} test digits "
@@ -303,17 +376,18 @@ def format_table(summary: dict) -> str:
     lines = [
         head,
         "",
-        f"{'condition':<17} {'group':<11} {'accuracy':>9} {'errors':>7} {'unreadable':>11} {'raw 28x28':>10}",
+        f"{'condition':<17} {'group':<11} {'accuracy':>9} {'errors':>7} {'unreadable':>11} {'raw 28x28':>10}  training",
     ]
     for r in summary["conditions"]:
         lines.append(
             f"{r['name']:<17} {r['group']:<11} {_pct(r['accuracy']):>9} {r['errors']:>7} {r['unreadable']:>11} "
-            f"{_pct(r['raw_accuracy']):>10}"
+            f"{_pct(r['raw_accuracy']):>10}  {_seen(r)}"
         )
     lines += ["", f"clean accuracy        {_pct(summary['clean_accuracy'])}"]
     lines.append(
         f"mean over the suite   {_pct(summary['suite_mean_accuracy'])} ({summary['suite_conditions']} conditions)"
     )
+    lines += _seen_means(summary)
     for group, value in summary["group_mean_accuracy"].items():
         lines.append(f"  mean {group:<15} {_pct(value)}")
     for r in summary["conditions"]:
@@ -330,20 +404,25 @@ def format_markdown(summary: dict) -> str:
         f"Model `{summary['model_name']}` ({summary['model_kind']}), {summary['per_condition']:,} test digits per "
         f"condition, seed {summary['seed']}.",
         "",
-        "| condition | group | what | accuracy | errors | unreadable | raw 28x28, no preprocessing |",
-        "|---|---|---|---:|---:|---:|---:|",
+        "| condition | group | what | accuracy | errors | unreadable | raw 28x28, no preprocessing | training |",
+        "|---|---|---|---:|---:|---:|---:|---|",
     ]
     for r in summary["conditions"]:
         lines.append(
             f"| `{r['name']}` | {r['group']} | {r['description']} | {_pct(r['accuracy'])} | {r['errors']} "
-            f"| {r['unreadable']} | {_pct(r['raw_accuracy'])} |"
+            f"| {r['unreadable']} | {_pct(r['raw_accuracy'])} | {_seen(r)} |"
         )
     lines.append(
         f"| **mean over the suite** | | {summary['suite_conditions']} conditions "
-        f"| **{_pct(summary['suite_mean_accuracy'])}** | | | |"
+        f"| **{_pct(summary['suite_mean_accuracy'])}** | | | | |"
     )
+    if summary.get("seen_conditions") is not None:
+        lines.append(f"| **mean over unseen conditions** | | out of distribution "
+                     f"| **{_pct(summary['unseen_mean_accuracy'])}** | | | | |")  # fmt: skip
+        lines.append(f"| mean over seen conditions | | imitated by the training augmentation "
+                     f"| {_pct(summary['seen_mean_accuracy'])} | | | | |")  # fmt: skip
     for group, value in summary["group_mean_accuracy"].items():
-        lines.append(f"| mean {group} | | | {_pct(value)} | | | |")
+        lines.append(f"| mean {group} | | | {_pct(value)} | | | | |")
     fonts = [(r["name"], font, n) for r in summary["conditions"] for font, n in r.get("by_font", {}).items()]
     if fonts:
         lines += ["", "| condition | font | accuracy | images |", "|---|---|---:|---:|"]

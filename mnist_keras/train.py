@@ -24,8 +24,9 @@ import tempfile
 import time
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -33,42 +34,39 @@ from . import __version__
 from .artifacts import (
     CONFIG_FILENAME,
     MODEL_FILENAME,
+    SAVED_MODELS_DIRNAME,
     backed_up_epochs,
     kept_row,
     publish_model,
-    read_config,
+    published_record,
     read_history,
+    run_settings,
     save_model,
     trim_history,
     write_json,
 )
+from .augment import augment_policy
 from .data import (
-    AUGMENT_POLICIES,
     DEFAULT_VALIDATION_SIZE,
     TRAIN_SIZE,
+    Mnist,
     Splits,
-    augment_policy,
     class_counts,
     load_mnist,
     make_dataset,
     make_splits,
 )
+from .digits import DEFAULT_SEED
 from .distribute import STRATEGIES, Task
 from .errors import MnistKerasError, TrainingError
+from .extras import start_tensorflow
+from .models import RECIPE_FIELDS, Recipe, get_architecture
 
-# "plateau": constant LR, halved by ReduceLROnPlateau when validation loss stalls.
-# "cosine": cosine decay from the initial LR to COSINE_FINAL_FRACTION of it over all epochs.
-LR_SCHEDULES = ("plateau", "cosine")
-COSINE_FINAL_FRACTION = 0.01
-# The weights kept as the run's model.keras: "best" = lowest validation loss, "last" = the last epoch's.
-KEEP_CHOICES = ("best", "last")
 # "auto": publish runs on all the data, if at least as good as the published model;
 # "always": publish, replacing whatever is there; "never": keep the model in the run folder only.
 PUBLISH_CHOICES = ("auto", "always", "never")
-# Recipe fields whose 0, False or "none" is a real choice, not "unset".
-RECIPE_FIELDS_KEPT_WHEN_FALSY = (
-    "augment", "printed_fraction", "warmup_fraction", "label_smoothing", "adam_beta_1", "adam_beta_2", "ema_momentum",
-)  # fmt: skip
+DEFAULT_MODEL = "lamontagne"  # the paper's model 11
+COSINE_FINAL_FRACTION = 0.01  # "cosine": the LR decays to this fraction of its peak
 # With a warm-up (``warmup_fraction`` > 0) the LR starts at this fraction of its peak.
 WARMUP_START_FRACTION = 0.1
 
@@ -78,37 +76,25 @@ class FitConfig:
     """Every setting of a training run; saved as the run's ``config.json``.
 
     The field defaults are the only place a default is written: the CLI
-    reads them. ``None`` for ``epochs``, ``batch_size``, ``learning_rate``,
-    ``augment`` (a policy name; old bools are read as "affine"/"none"),
-    ``printed_fraction``, ``lr_schedule``, ``warmup_fraction``,
-    ``label_smoothing``, the Adam betas, ``ema_momentum``, ``keep`` and
-    ``patience`` means "the architecture's own default" (see
-    ``models.Architecture``); :func:`fit` fills them in before saving, so
-    ``config.json`` always holds real values. ``publish`` decides whether
-    the best model is copied to ``saved_models_dir`` (see ``PUBLISH_CHOICES``).
+    reads them. How the model trains (epochs, batch size, learning rate and
+    schedule, augmentation, ...) is its :class:`~mnist_keras.models.Recipe`:
+    ``overrides`` holds the recipe fields given on the command line, and
+    :meth:`resolved` merges them into the architecture's own recipe, once,
+    before anything is saved, so ``config.json`` always holds the recipe
+    that ran. ``publish`` decides whether the kept model is copied to
+    ``saved_models_dir`` (see ``PUBLISH_CHOICES``).
     """
 
-    model: str = "lamontagne"
-    epochs: int | None = None
-    batch_size: int | None = None
-    learning_rate: float | None = None
-    augment: str | None = None  # a data.AUGMENT_POLICIES name
-    printed_fraction: float | None = None
-    lr_schedule: str | None = None
-    warmup_fraction: float | None = None
-    label_smoothing: float | None = None
-    adam_beta_1: float | None = None
-    adam_beta_2: float | None = None
-    ema_momentum: float | None = None  # 0: no weight averaging
-    keep: str | None = None  # a KEEP_CHOICES name
-    seed: int = 42
+    model: str = DEFAULT_MODEL
+    overrides: dict[str, Any] = field(default_factory=dict)  # recipe field -> value; None keeps the recipe's
+    recipe: Recipe | None = None  # filled in by resolved()
+    seed: int = DEFAULT_SEED
     deterministic: bool = False
     limit: int | None = None
     validation_size: int = DEFAULT_VALIDATION_SIZE
-    patience: int | None = None
     data_dir: str | None = None
     run_dir: str | None = None
-    saved_models_dir: str = "saved_models"
+    saved_models_dir: str = SAVED_MODELS_DIRNAME
     resume: bool = False
     publish: str = "auto"
     histograms: bool = False
@@ -118,62 +104,65 @@ class FitConfig:
     verbose: int = 1
 
     def __post_init__(self) -> None:
+        self.overrides = {name: value for name, value in self.overrides.items() if value is not None}
         if isinstance(self.publish, bool):  # older config.json files and compare's publish=False
             self.publish = "auto" if self.publish else "never"
-        if isinstance(self.augment, bool):  # older config.json files: True was the affine policy
-            self.augment = augment_policy(self.augment)
+        if isinstance(self.recipe, dict):  # read back from config.json
+            self.recipe = Recipe(**self.recipe)
 
-    def validate(self) -> None:
-        """Reject impossible settings before any work is done."""
-        checks = [
-            (self.epochs is None or self.epochs >= 1, f"--epochs must be at least 1, got {self.epochs}"),
-            (self.batch_size is None or self.batch_size >= 1, f"--batch-size must be at least 1, got {self.batch_size}"),
-            (self.learning_rate is None or self.learning_rate > 0, f"--learning-rate must be positive, got {self.learning_rate}"),
-            (self.patience is None or self.patience >= 1, f"--patience must be at least 1, got {self.patience}"),
-            (1 <= self.validation_size < TRAIN_SIZE, f"--validation-size must be between 1 and {TRAIN_SIZE - 1}, got {self.validation_size}"),
-            (self.limit is None or self.limit >= 10, f"--limit must be at least 10, got {self.limit}"),
-            (self.warmup_fraction is None or 0 <= self.warmup_fraction < 1, f"warmup fraction must be in [0, 1), got {self.warmup_fraction}"),
-            (self.label_smoothing is None or 0 <= self.label_smoothing < 1, f"label smoothing must be in [0, 1), got {self.label_smoothing}"),
-            (self.ema_momentum is None or 0 <= self.ema_momentum < 1, f"--ema-momentum must be in [0, 1), got {self.ema_momentum}"),
-            (self.augment in (None, *AUGMENT_POLICIES), f"--augment must be one of {', '.join(AUGMENT_POLICIES)}, got {self.augment!r}"),
-            (self.printed_fraction is None or 0 <= self.printed_fraction <= 1, f"printed fraction must be in [0, 1], got {self.printed_fraction}"),
-            (self.lr_schedule in (None, *LR_SCHEDULES), f"--lr-schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule}"),
-            (self.keep in (None, *KEEP_CHOICES), f"--keep must be one of {', '.join(KEEP_CHOICES)}, got {self.keep!r}"),
-            (self.publish in PUBLISH_CHOICES, f"--publish must be one of {', '.join(PUBLISH_CHOICES)}, got {self.publish!r}"),
-            (self.strategy in STRATEGIES, f"--strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}"),
-            (not (self.resume and self.strategy == "multi-worker"), "--resume is not supported with --strategy multi-worker; start a new run"),
-        ]  # fmt: skip
-        for ok, message in checks:
-            if not ok:
-                raise MnistKerasError(message)
+    def resolved(self) -> FitConfig:
+        """A copy with the canonical model name and its recipe merged with ``overrides`` (the one merge).
 
-    def with_architecture_defaults(self) -> FitConfig:
-        """A copy with unset recipe fields taken from the architecture."""
+        Raises:
+            MnistKerasError: unknown model or recipe field.
+        """
         from .models import get_architecture
 
         try:
             arch = get_architecture(self.model)
+            recipe = arch.recipe.with_overrides(self.overrides)
         except ValueError as err:
             raise MnistKerasError(str(err)) from None
-        return dataclasses.replace(
-            self,
-            model=arch.name,
-            epochs=self.epochs or arch.epochs,
-            batch_size=self.batch_size or arch.batch_size,
-            learning_rate=self.learning_rate or arch.learning_rate,
-            lr_schedule=self.lr_schedule or arch.lr_schedule,
-            keep=self.keep or arch.keep,
-            patience=self.patience or arch.patience,
-            **{
-                name: getattr(arch, name) if getattr(self, name) is None else getattr(self, name)
-                for name in RECIPE_FIELDS_KEPT_WHEN_FALSY
-            },
-        )
+        return dataclasses.replace(self, model=arch.name, recipe=recipe)
+
+    def validate(self) -> None:
+        """Reject impossible settings before any work is done (on a :meth:`resolved` config)."""
+        checks = [
+            (1 <= self.validation_size < TRAIN_SIZE, f"--validation-size must be between 1 and {TRAIN_SIZE - 1}, got {self.validation_size}"),
+            (self.limit is None or self.limit >= 10, f"--limit must be at least 10, got {self.limit}"),
+            (self.publish in PUBLISH_CHOICES, f"--publish must be one of {', '.join(PUBLISH_CHOICES)}, got {self.publish!r}"),
+            (self.strategy in STRATEGIES, f"--strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}"),
+            (not (self.resume and self.strategy == "multi-worker"), "--resume is not supported with --strategy multi-worker; start a new run"),
+        ]  # fmt: skip
+        problems = [message for ok, message in checks if not ok] + (self.recipe.problems() if self.recipe else [])
+        if problems:
+            raise MnistKerasError(problems[0])
 
 
 def default_run_dir(model: str) -> Path:
     """``runs/<model>-<YYYYmmdd-HHMMSS>``."""
     return Path("runs") / f"{model}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def source_revision() -> dict:
+    """The git commit of the package's checkout and whether it had uncommitted changes (None outside git).
+
+    Recorded in ``config.json`` so a model card can say exactly which code trained the model.
+    """
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    changes = git("status", "--porcelain", "--untracked-files=no") if commit else None
+    return {"commit": commit, "dirty": bool(changes) if commit else None}
 
 
 def library_versions() -> dict[str, str]:
@@ -198,7 +187,7 @@ def library_versions() -> dict[str, str]:
 
 
 def prepare_run_dir(config: FitConfig) -> tuple[FitConfig, Path]:
-    """Check the run folder (or, with ``resume``, reopen it); return the effective config.
+    """Check the run folder (or, with ``resume``, reopen it); return the effective, resolved config.
 
     A new folder is only created once the data has loaded (:func:`_fit`), so
     a missing or corrupt MNIST file leaves no empty run folder behind.
@@ -207,12 +196,12 @@ def prepare_run_dir(config: FitConfig) -> tuple[FitConfig, Path]:
     """
     if config.resume:
         if not config.run_dir:
-            raise MnistKerasError("--resume needs --run-dir RUN, the folder of the interrupted run")
+            raise MnistKerasError("--resume needs --output RUN, the folder of the interrupted run")
         run_dir = Path(config.run_dir)
         if not (run_dir / CONFIG_FILENAME).is_file():
             raise MnistKerasError(f"{run_dir}: no {CONFIG_FILENAME}; this is not a run folder that can be resumed")
         return dataclasses.replace(saved_config(run_dir), resume=True, verbose=config.verbose), run_dir
-    config = config.with_architecture_defaults()
+    config = config.resolved()
     run_dir = Path(config.run_dir) if config.run_dir else default_run_dir(config.model)
     if run_dir.exists() and any(run_dir.iterdir()):
         raise MnistKerasError(
@@ -222,25 +211,35 @@ def prepare_run_dir(config: FitConfig) -> tuple[FitConfig, Path]:
 
 
 def saved_config(run_dir: Path) -> FitConfig:
-    """The :class:`FitConfig` a run folder was trained with (from its ``config.json``).
+    """The resolved :class:`FitConfig` a run folder was trained with (from its ``config.json``).
+
+    Runs written before recipes had their own entry kept the recipe fields
+    among the settings; they are read as overrides of the architecture's recipe.
 
     Raises:
         MnistKerasError: no readable ``config.json``.
     """
-    settings = read_config(run_dir).get("settings")
-    if not isinstance(settings, dict):
+    settings = run_settings(run_dir)
+    if not settings:
         raise MnistKerasError(f"{Path(run_dir) / CONFIG_FILENAME}: missing or unreadable; not a complete run folder")
     known = {f.name for f in dataclasses.fields(FitConfig)}
-    return FitConfig(**{k: v for k, v in settings.items() if k in known}).with_architecture_defaults()
+    config = FitConfig(**{k: v for k, v in settings.items() if k in known})
+    if config.recipe is None:  # an older config.json: flat recipe fields, augment possibly a bool
+        overrides = {k: settings[k] for k in RECIPE_FIELDS if k in settings}
+        if "augment" in overrides:
+            overrides["augment"] = augment_policy(overrides["augment"])
+        config.overrides = overrides
+    return config if config.recipe is not None else config.resolved()
 
 
-def write_config(config: FitConfig, run_dir: Path, mnist, splits: Splits) -> None:
-    """Write ``config.json``: settings, versions, data provenance and split sizes."""
+def write_config(config: FitConfig, run_dir: Path, mnist: Mnist, splits: Splits) -> None:
+    """Write ``config.json``: settings (the recipe included), versions, data provenance and split sizes."""
     write_json(
         run_dir / CONFIG_FILENAME,
         {
             "settings": dataclasses.asdict(config),
             "versions": library_versions(),
+            "source": source_revision(),
             "data": {
                 "source": mnist.source,
                 "sha256": mnist.checksums,
@@ -255,10 +254,10 @@ def write_config(config: FitConfig, run_dir: Path, mnist, splits: Splits) -> Non
     )
 
 
-def learning_rate_for(config: FitConfig, steps_per_epoch: int):
+def learning_rate_for(recipe: Recipe, steps_per_epoch: int):
     """The optimizer's ``learning_rate``: a float ("plateau") or a cosine schedule over the whole run.
 
-    With ``config.warmup_fraction`` > 0 the cosine schedule first rises
+    With ``recipe.warmup_fraction`` > 0 the cosine schedule first rises
     linearly from ``WARMUP_START_FRACTION`` of ``learning_rate`` to it over
     that share of all steps (Keras' own ``warmup_steps``/``warmup_target``),
     then decays over the rest: a one-cycle schedule, which lets a run of one
@@ -266,21 +265,21 @@ def learning_rate_for(config: FitConfig, steps_per_epoch: int):
     """
     import keras
 
-    if config.lr_schedule == "cosine":
-        total = config.epochs * steps_per_epoch
-        warmup = int(round((config.warmup_fraction or 0.0) * total))
-        if warmup == 0:
-            return keras.optimizers.schedules.CosineDecay(
-                config.learning_rate, decay_steps=total, alpha=COSINE_FINAL_FRACTION
-            )
+    if recipe.lr_schedule != "cosine":
+        return recipe.learning_rate
+    total = recipe.epochs * steps_per_epoch
+    warmup = int(round(recipe.warmup_fraction * total))
+    if warmup == 0:
         return keras.optimizers.schedules.CosineDecay(
-            config.learning_rate * WARMUP_START_FRACTION,
-            decay_steps=total - warmup,
-            alpha=COSINE_FINAL_FRACTION,
-            warmup_target=config.learning_rate,
-            warmup_steps=warmup,
+            recipe.learning_rate, decay_steps=total, alpha=COSINE_FINAL_FRACTION
         )
-    return config.learning_rate
+    return keras.optimizers.schedules.CosineDecay(
+        recipe.learning_rate * WARMUP_START_FRACTION,
+        decay_steps=total - warmup,
+        alpha=COSINE_FINAL_FRACTION,
+        warmup_target=recipe.learning_rate,
+        warmup_steps=warmup,
+    )
 
 
 def compile_model(
@@ -323,21 +322,22 @@ def compile_model(
 
 
 def compile_for(model, config: FitConfig, steps: int) -> None:
-    """Compile ``model`` with every optimisation setting of ``config`` (a filled-in config)."""
+    """Compile ``model`` with every optimisation setting of ``config`` (a resolved config)."""
+    recipe = config.recipe
     compile_model(
         model,
-        learning_rate_for(config, steps),
+        learning_rate_for(recipe, steps),
         jit_compile=config.jit_compile,
-        label_smoothing=config.label_smoothing,
-        beta_1=config.adam_beta_1,
-        beta_2=config.adam_beta_2,
-        ema_momentum=config.ema_momentum,
+        label_smoothing=recipe.label_smoothing,
+        beta_1=recipe.adam_beta_1,
+        beta_2=recipe.adam_beta_2,
+        ema_momentum=recipe.ema_momentum,
     )
 
 
-def steps_per_epoch(config: FitConfig, train_size: int) -> int:
+def steps_per_epoch(recipe: Recipe, train_size: int) -> int:
     """Batches in one pass over the training images (the last one may be short)."""
-    return math.ceil(train_size / config.batch_size)
+    return math.ceil(train_size / recipe.batch_size)
 
 
 def training_datasets(config: FitConfig, splits: Splits, *, first_epoch: int = 0):
@@ -346,18 +346,19 @@ def training_datasets(config: FitConfig, splits: Splits, *, first_epoch: int = 0
     The training dataset is an endless stream of epochs starting at
     ``first_epoch``; iterate it ``steps_per_epoch`` batches at a time.
     """
+    batch_size = config.recipe.batch_size
     train_ds = make_dataset(
         splits.x_train,
         splits.y_train,
-        batch_size=config.batch_size,
+        batch_size=batch_size,
         shuffle=True,
-        augment=config.augment,
+        augment=config.recipe.augment,
         seed=config.seed,
         first_epoch=first_epoch,
         parallel_maps=not config.deterministic,
     )
     val_ds = make_dataset(
-        splits.x_val, splits.y_val, batch_size=max(config.batch_size, 1024), parallel_maps=not config.deterministic
+        splits.x_val, splits.y_val, batch_size=max(batch_size, 1024), parallel_maps=not config.deterministic
     )
     return train_ds, val_ds
 
@@ -402,49 +403,52 @@ def seed_everything(config: FitConfig) -> None:
 def fit(config: FitConfig, *, extra_callbacks: Sequence = ()) -> Path | None:
     """Train ``config.model`` and return the run folder (None on a non-chief worker).
 
+    Every option, the run folder and the MNIST files are checked before
+    TensorFlow is imported, so a bad input is answered at once.
     ``extra_callbacks`` run after fit's own (checkpoint, logs, ...) at every
     epoch end; benchmarks use them to observe a real run without a copy of it.
 
     With ``--strategy multi-worker`` every worker runs this; only the chief
     (see ``distribute.current_task``) writes ``config.run_dir``; the others
-    train into a temporary folder they delete. Copying the result to
-    ``saved_models/`` is a separate step: :func:`publish`.
+    train into a temporary folder they delete. Publishing and evaluating the
+    result are separate steps (:func:`publish`; ``pipeline.run`` does all three).
 
     Raises:
         MnistKerasError: impossible options, a run folder that is in the way.
         DataError: MNIST cannot be found or is corrupt.
+        MissingExtraError: TensorFlow is not installed.
         TrainingError: the loss became NaN.
     """
+    config = config.resolved()
     config.validate()
+    if config.strategy != "multi-worker":  # a worker's --run-dir may be the chief's, on a shared disk
+        config, _ = prepare_run_dir(config)
+    mnist = load_mnist(config.data_dir)
+    start_tensorflow("training")
     from .distribute import current_task, is_multi_worker, make_strategy, read_tf_config
 
     strategy = make_strategy(config.strategy)  # first: multi-worker must precede any other TF op
     task = current_task(read_tf_config()) if is_multi_worker(strategy) else Task()
     if task.is_chief:
-        return _fit(config, strategy, task, extra_callbacks)
+        return _fit(config, mnist, strategy, task, extra_callbacks)
     scratch = Path(tempfile.mkdtemp(prefix=f"mnist-keras-{task.name}-"))
     try:
-        _fit(
-            dataclasses.replace(config, run_dir=str(scratch / "run"), saved_models_dir=str(scratch / "saved_models")),
-            strategy,
-            task,
-            extra_callbacks,
-        )
+        worker = dataclasses.replace(config, run_dir=str(scratch / "run"), saved_models_dir=str(scratch / "saved"))
+        _fit(worker, mnist, strategy, task, extra_callbacks)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return None
 
 
-def _fit(config: FitConfig, strategy, task: Task, extra_callbacks: Sequence = ()) -> Path:
+def _fit(config: FitConfig, mnist: Mnist, strategy, task: Task, extra_callbacks: Sequence = ()) -> Path:
     """Train in ``config.run_dir`` under ``strategy``; see :func:`fit`."""
     config, run_dir = prepare_run_dir(config)
+    recipe = config.recipe
 
     from .callbacks import NaNGuard, make_callbacks
     from .distribute import custom_fit, is_multi_worker, precision_policy, save_final_weights
-    from .models import build_model
 
     seed_everything(config)
-    mnist = load_mnist(config.data_dir)
     if mnist.checksum_mismatches():
         warnings.warn(
             f"MNIST files differ from the originals: {', '.join(mnist.checksum_mismatches())}; "
@@ -452,14 +456,14 @@ def _fit(config: FitConfig, strategy, task: Task, extra_callbacks: Sequence = ()
             stacklevel=2,
         )
     splits = make_splits(mnist, validation_size=config.validation_size, limit=config.limit, seed=config.seed)
-    splits = with_printed_digits(splits, config.printed_fraction, seed=config.seed)
+    splits = with_printed_digits(splits, recipe.printed_fraction, seed=config.seed)
     if not config.resume:
         run_dir.mkdir(parents=True, exist_ok=True)
         write_config(config, run_dir, mnist, splits)
 
-    steps = steps_per_epoch(config, len(splits.y_train))
+    steps = steps_per_epoch(recipe, len(splits.y_train))
     with precision_policy(config.mixed_precision), strategy.scope():
-        model = build_model(config.model)
+        model = get_architecture(config.model).build()
         compile_for(model, config, steps)
     first_epoch = backed_up_epochs(run_dir) if config.resume else 0
     trim_history(run_dir, first_epoch)  # rows written after the last backup are trained again
@@ -470,10 +474,10 @@ def _fit(config: FitConfig, strategy, task: Task, extra_callbacks: Sequence = ()
 
     train_ds, val_ds = training_datasets(config, splits, first_epoch=first_epoch)
     if multi_worker:
-        custom_fit(model, strategy, train_ds, val_ds, epochs=config.epochs, callbacks=callbacks, verbose=config.verbose,
+        custom_fit(model, strategy, train_ds, val_ds, epochs=recipe.epochs, callbacks=callbacks, verbose=config.verbose,
                    steps_per_epoch=steps, jit_compile=config.jit_compile)  # fmt: skip
     else:
-        model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, steps_per_epoch=steps,
+        model.fit(train_ds, validation_data=val_ds, epochs=recipe.epochs, steps_per_epoch=steps,
                   callbacks=callbacks, verbose=config.verbose, shuffle=False)  # fmt: skip  # the dataset shuffles itself
     save_final_weights(model, task)
 
@@ -491,6 +495,19 @@ def _fit(config: FitConfig, strategy, task: Task, extra_callbacks: Sequence = ()
     return run_dir
 
 
+def kept_epoch(config: FitConfig, run_dir: Path) -> dict | None:
+    """The history row of the epoch whose weights became ``model.keras`` (None before any epoch)."""
+    recipe = config.recipe or config.resolved().recipe
+    return kept_row(read_history(run_dir), recipe.keep)
+
+
+def published_model(config: FitConfig, run_dir: Path) -> Path | None:
+    """``saved_models/<model>.keras`` if it is this run's model (its record names this run), else None."""
+    target = Path(config.saved_models_dir) / f"{config.model}.keras"
+    record = published_record(target) if target.is_file() else None
+    return target if record and record.get("run_dir") == str(run_dir) else None
+
+
 def publish(config: FitConfig, run_dir: Path) -> str | None:
     """Copy the run's kept model to ``saved_models/<model>.keras`` as ``config.publish`` says.
 
@@ -498,20 +515,29 @@ def publish(config: FitConfig, run_dir: Path) -> str | None:
     smoke runs), and only over a model whose recorded validation accuracy
     is not higher. Returns a line for the terminal (None: nothing to say).
     """
-    best = kept_row(read_history(run_dir), config.keep)
-    if config.publish == "never" or best is None or not (run_dir / MODEL_FILENAME).is_file():
+    best = kept_epoch(config, run_dir)
+    if best is None or not (run_dir / MODEL_FILENAME).is_file():
         return None
+    record = {"val_accuracy": float(best["val_accuracy"]), "val_loss": float(best["val_loss"]),
+              "run_dir": str(run_dir), "model": config.model}  # fmt: skip
     target = Path(config.saved_models_dir) / f"{config.model}.keras"
+    return publish_file(run_dir / MODEL_FILENAME, target, record, config, what="run")
+
+
+def publish_file(source: Path, target: Path, record: dict, config: FitConfig, *, what: str) -> str | None:
+    """Publish ``source`` as ``target`` under ``config.publish`` (the rule ``fit`` and ``compare`` share).
+
+    "never" does nothing; "auto" refuses a ``--limit`` ``what`` (a smoke run)
+    and otherwise publishes unless the model there has a better recorded
+    validation accuracy (``artifacts.publish_model``); "always" replaces it.
+    Returns a line for the terminal, or None.
+    """
+    if config.publish == "never":
+        return None
     if config.publish == "auto" and config.limit is not None:
-        return f"not published: a --limit run does not replace {target} (pass --publish always to publish it)"
-    record = {
-        "val_accuracy": float(best["val_accuracy"]),
-        "val_loss": float(best["val_loss"]),
-        "run_dir": str(run_dir),
-        "model": config.model,
-        "published": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
-    return publish_model(run_dir / MODEL_FILENAME, target, record, force=config.publish == "always")[1]
+        return f"not published: a --limit {what} does not replace {target} (pass --publish always to publish it)"
+    record = {**record, "published": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    return publish_model(source, target, record, force=config.publish == "always")[1]
 
 
 def verbosity(quiet: bool) -> int:

@@ -19,16 +19,14 @@ timestamps from both sides (one machine, one clock):
 Rounds are repeats, each in a fresh browser page; the first drawing of a round
 (the first after the page loads) is reported apart as well as in the totals.
 
-    python scripts/benchmark_app.py                         # prints the table
-    python scripts/benchmark_app.py --model tflite/lamontagne_int8.tflite --write docs/BENCHMARKS.md
+    python scripts/benchmark_app.py       # docs/app.json and its section of docs/BENCHMARKS.md
+    python scripts/benchmark_app.py --model tflite/lamontagne_int8.tflite --rounds 1 --drawings 2 --output /tmp/b.md
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import socket
 import subprocess
 import sys
@@ -38,15 +36,10 @@ from pathlib import Path
 
 import numpy as np
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # harness, also when a test imports this file
+import harness  # noqa: E402 (after the sys.path line)
+
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "scripts"))  # benchmark_docs, also when imported by a test
-
-from benchmark_docs import load_note, write_section  # noqa: E402 (after the sys.path lines)
-
-from mnist_keras import app  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -54,7 +47,6 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 WAIT_MS = 60_000  # bound on any one wait; every wait is on a condition
 TARGET_MEDIAN_MS, TARGET_P95_MS = 150, 400  # issue 11: mouse-up to answer, int8 model
 GRADIO_STAGES = ("request -> handler starts", "handler -> answer arrives", "answer -> on screen")
-SECTION = "benchmark_app"  # its markers in docs/BENCHMARKS.md
 STAGES = (
     ("pen-up -> request sent", "up", "sent"),
     ("request -> handler starts", "sent", "handler_start"),
@@ -129,11 +121,10 @@ def make_tiny_model(folder: Path, data_dir: str | None) -> Path:
     """A 3,000-image, 1-epoch int8 model made by the project's own commands (latency barely depends on it)."""
     cli = [sys.executable, "-m", "mnist_keras.cli"]
     data = ["--data-dir", data_dir] if data_dir else []
-    subprocess.run([*cli, "fit", "--limit", "3000", "--epochs", "1", "--no-eval", "--run-dir", str(folder / "run"),
-                    "--saved-models", str(folder / "saved_models"), *data], check=True, capture_output=True, cwd=REPO)  # fmt: skip
-    subprocess.run([*cli, "export", str(folder / "run"), "--quantize", "int8", "--output", str(folder / "tflite"),
-                    "--calibration-samples", "100", "--max-accuracy-drop", "100", *data],
-                   check=True, capture_output=True, cwd=REPO)  # fmt: skip
+    harness.run_process([*cli, "fit", "--limit", "3000", "--epochs", "1", "--no-eval", "--output", str(folder / "run"),
+                         "--saved-models", str(folder / "saved_models"), *data])  # fmt: skip
+    harness.run_process([*cli, "export", str(folder / "run"), "--quantize", "int8", "--output", str(folder / "tflite"),
+                         "--calibration-samples", "100", "--max-accuracy-drop", "100", *data])  # fmt: skip
     return folder / "tflite" / "run_int8.tflite"
 
 
@@ -146,6 +137,8 @@ class ServerClock:
 
     def install(self) -> None:
         """Patch ``app.draw_result`` and ``app.load_predictor``: the page looks both up at call time."""
+        from mnist_keras import app
+
         draw_result, load_predictor = app.draw_result, app.load_predictor
 
         def timed_draw(classifier, value):
@@ -190,6 +183,8 @@ def draw(page, points: list[tuple[float, float]]) -> None:
 
 def clear(page, use_bin: bool) -> None:
     """Clear the page one way or the other; return once it shows the greeting again."""
+    from mnist_keras import app
+
     (page.locator("#pad .bin") if use_bin else page.locator("#clear")).click()
     page.locator("#status").filter(has_text=app.HELLO).wait_for(timeout=WAIT_MS)
 
@@ -275,13 +270,6 @@ def summarise(results: list[list[dict[str, float]]]) -> dict:
     }
 
 
-def machine() -> dict:
-    import gradio
-
-    return {"cores": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-            "gradio": gradio.__version__, "chromium": chromium_version()}  # fmt: skip
-
-
 def chromium_version() -> str:
     try:
         return subprocess.run([CHROMIUM, "--version"], capture_output=True, text=True, timeout=30).stdout.strip()
@@ -289,42 +277,49 @@ def chromium_version() -> str:
         return "unknown"
 
 
-def markdown(report: dict) -> str:
-    """The docs section: how it was measured, the table, the breakdown, the load."""
-    s, m = report["summary"], report["machine"]
-    rows = [f"| mouse-up -> answer on screen | {s['all']['total']['median']:.0f} | {s['all']['total']['p95']:.0f} |",
-            f"| mouse-up -> 28x28 view loaded | {s['all']['view']['median']:.0f} | {s['all']['view']['p95']:.0f} |",
-            f"| first drawing after the page loads | {s['first_after_load']['median']:.0f} | "
-            f"{s['first_after_load']['p95']:.0f} |",
-            f"| first drawing after the server starts (one) | {s['first_after_start']:.0f} | |"]  # fmt: skip
-    stages = [f"| {name} | {s['all'][name]['median']:.1f} | {s['all'][name]['p95']:.1f} |" for name, _, _ in STAGES]
-    load = report["load"]
+def render(report: dict) -> str:
+    """The "Web page" section of docs/BENCHMARKS.md, from app.json: the method, the table, where the time goes."""
+    s = report["summary"]
+    rows = [["mouse-up -> answer on screen", f"{s['all']['total']['median']:.0f}", f"{s['all']['total']['p95']:.0f}"],
+            ["mouse-up -> 28x28 view loaded", f"{s['all']['view']['median']:.0f}", f"{s['all']['view']['p95']:.0f}"],
+            ["first drawing after the page loads", f"{s['first_after_load']['median']:.0f}", f"{s['first_after_load']['p95']:.0f}"],
+            ["first drawing after the server starts (one)", f"{s['first_after_start']:.0f}", ""]]  # fmt: skip
+    stages = [[name, f"{s['all'][name]['median']:.1f}", f"{s['all'][name]['p95']:.1f}"] for name, _, _ in STAGES]
     gradio_ms = sum(s["all"][name]["median"] for name in GRADIO_STAGES)
-    return "\n".join([
+    ours_ms = s["all"]["decode + preprocess"]["median"] + s["all"]["inference"]["median"]
+    return "\n\n".join([
         "## Web page: mouse-up to answer",
-        "",
-        f"Measured by `{report['command']}` on {report['date']}: headless Chromium ({m['chromium']}) draws "
-        f"{report['drawings']} digits per page x {report['rounds']} fresh pages (one stroke each, the page's Clear "
-        f"and the pad's bin in turn between them) on `mnist-keras serve` with {report['model']}; "
-        f"{s['all']['total']['n']} drawings. Gradio {m['gradio']}, Python {m['python']}, {m['cores']} cores. "
-        f"Load average (1 min) {load['before']:.2f} before, {load['after']:.2f} after. {load_note(load['before'])}",
-        "",
+        harness.provenance(report),
+        f"Headless Chromium ({report['machine']['chromium']}) draws {report['drawings']} digits per page x "
+        f"{report['rounds']} fresh pages (one stroke each, the page's Clear and the pad's bin in turn between them) on "
+        f"`mnist-keras serve` with {report['model']}; {s['all']['total']['n']} drawings.",
         f"Target: median <= {TARGET_MEDIAN_MS} ms, 95th percentile <= {TARGET_P95_MS} ms.",
-        "",
-        "| ms | median | 95th percentile |",
-        "|---|---|---|",
-        *rows,
-        "",
+        harness.table(["ms", "median", "95th percentile"], rows, align="lrr"),
         "Where the time goes (per drawing, same runs; browser and server stamps on one clock):",
-        "",
-        "| stage | median ms | 95th percentile ms |",
-        "|---|---|---|",
-        *stages,
-        "",
+        harness.table(["stage", "median ms", "95th percentile ms"], stages, align="lrr"),
         f"Gradio's own stages (request -> handler, handler -> answer, answer -> on screen) take {gradio_ms:.0f} ms "
-        f"of the median; preprocessing and the model {s['all']['decode + preprocess']['median'] + s['all']['inference']['median']:.0f} ms. "
-        "The 28x28 view is a second request (the image file), after the answer is on screen.",
-    ])  # fmt: skip
+        f"of the median; preprocessing and the model {ours_ms:.0f} ms. The 28x28 view is a second request (the image "
+        "file), after the answer is on screen.",
+    ]) + "\n"  # fmt: skip
+
+
+BLOCKS = (harness.Block("app", "app.json", render, "## Web page: mouse-up to answer", __file__),)
+
+
+def measure(model: Path, *, rounds: int, drawings: int, skip_warm_up: bool) -> list[list[dict[str, float]]]:
+    """Serve the page around ``model`` in this process and draw on it from Chromium; every drawing's times."""
+    from mnist_keras import app
+
+    clock = ServerClock()
+    clock.install()
+    if skip_warm_up:
+        app.warm_up = lambda classifier: None  # build_demo looks it up at call time
+    port = free_port()
+    demo = app.serve(model, port=port, block=False)
+    try:
+        return run_rounds(f"http://127.0.0.1:{port}/", clock, rounds=rounds, drawings=drawings)
+    finally:
+        demo.close()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -333,42 +328,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", help="MNIST folder for making the tiny model (default: $MNIST_KERAS_DATA)")
     parser.add_argument("--rounds", type=int, default=3, help="fresh pages (repeats) [default: 3]")
     parser.add_argument("--drawings", type=int, default=20, help="drawings per page [default: 20]")
-    parser.add_argument("--skip-warm-up", action="store_true",
-                        help="start the page without app.warm_up, to see what the first drawing pays without it")  # fmt: skip
-    parser.add_argument("--write", metavar="MD", help="also write the section into this Markdown file")
-    parser.add_argument("--json", metavar="PATH", help="also write every measurement as JSON")
+    parser.add_argument(
+        "--skip-warm-up",
+        action="store_true",
+        help="start the page without app.warm_up, to see what the first drawing pays without it",
+    )
+    parser.add_argument("--output", "--write", dest="output", metavar="MD", default=str(harness.DOCS / "BENCHMARKS.md"),
+                        help="Markdown page to update [default: docs/BENCHMARKS.md]; app.json goes beside it")  # fmt: skip
+    parser.add_argument("--json", metavar="PATH", help="write the JSON report here instead")
     args = parser.parse_args(argv)
     if not Path(CHROMIUM).exists():
         print(f"Error: {CHROMIUM} not found: install Debian's chromium", file=sys.stderr)
         return 2
-
+    report = harness.start(__file__, argv, "gradio", chromium=chromium_version())
     with tempfile.TemporaryDirectory() as tmp:
         model = Path(args.model) if args.model else make_tiny_model(Path(tmp), args.data_dir)
-        clock = ServerClock()
-        clock.install()
-        if args.skip_warm_up:
-            app.warm_up = lambda classifier: None  # build_demo looks it up at call time
-        port = free_port()
-        load_before = os.getloadavg()[0]
-        demo = app.serve(model, port=port, block=False)
-        try:
-            results = run_rounds(f"http://127.0.0.1:{port}/", clock, rounds=args.rounds, drawings=args.drawings)
-        finally:
-            demo.close()
-        load_after = os.getloadavg()[0]
-
-    options = (f" --model {args.model}" if args.model else "") + (" --skip-warm-up" if args.skip_warm_up else "")
-    command = f"python scripts/benchmark_app.py{options} --rounds {args.rounds} --drawings {args.drawings}"
-    report = {"command": command, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-              "model": f"`{model.name}`" if args.model else MADE_MODEL, "rounds": args.rounds,
-              "drawings": args.drawings, "machine": machine(), "load": {"before": load_before, "after": load_after},
-              "summary": summarise(results), "drawings_ms": results}  # fmt: skip
-    section = markdown(report)
-    print(section)
-    if args.write:
-        write_section(Path(args.write), SECTION, section)
-    if args.json:
-        Path(args.json).write_text(json.dumps(report, indent=1))
+        report["drawings_ms"] = measure(
+            model, rounds=args.rounds, drawings=args.drawings, skip_warm_up=args.skip_warm_up
+        )
+    harness.finish(report)
+    report |= {"model": f"`{model.name}`" if args.model else MADE_MODEL, "rounds": args.rounds, "drawings": args.drawings,
+               "summary": summarise(report["drawings_ms"])}  # fmt: skip
+    print(harness.publish(report, BLOCKS, args.output, json_path=args.json))
     return 0
 
 

@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
-"""Train the whole zoo on the full training set and write the measured leaderboard to docs/RESULTS.md.
+"""Train the whole zoo on the full training set: the measured leaderboard, docs/zoo.json and docs/RESULTS.md.
 
 Runs through the same code path as ``mnist-keras compare`` (compare.compare).
-The machine is recorded with the numbers (cores, CPU model, load average at
-the start), because the CPU may be shared and times inflate with the load.
+The machine and the load average are recorded with the numbers, because the
+CPU may be shared and times inflate with the load.
 
     nohup nice python scripts/benchmark_zoo.py > /tmp/benchmark_zoo.log 2>&1 &
-    python scripts/benchmark_zoo.py --render-only runs/benchmark-zoo   # rewrite RESULTS.md from a (partial) run
+    python scripts/benchmark_zoo.py --from-run --output runs/benchmark-zoo   # collect a (partial) run, no training
+    python scripts/benchmark_zoo.py --limit 300 --epochs 1 --models mlp --output /tmp/zoo --results /tmp/RESULTS.md
 """
 
 from __future__ import annotations
@@ -14,143 +15,148 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
-import platform
 import sys
-import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "scripts"))  # benchmark_docs
-
-from benchmark_docs import load_note  # noqa: E402  (after the sys.path inserts)
-
-from mnist_keras.artifacts import write_json, write_text  # noqa: E402  (after the sys.path insert)
-from mnist_keras.compare import LEADERBOARD_CSV, markdown_table  # noqa: E402
-from mnist_keras.data import augment_policy  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # harness, also when a test imports this file
+import harness  # noqa: E402 (after the sys.path line)
 
 # The two models with targets first, so a partial run already answers them.
 DEFAULT_ORDER = "lamontagne,bn-cnn,keras-convnet,lenet5,mlp,lamontagne-wide,lamontagne-k5,lamontagne-1dense"
-MACHINE_FILE = "machine.json"
+HEADER_FILE = "machine.json"  # beside compare's folder: the report's header, written before training starts
+NUMBERS = {"parameters": int, "test_errors": int, "epochs": int, "val_accuracy": float, "val_loss": float,
+           "test_accuracy": float, "test_macro_f1": float, "train_seconds": float, "model_kb": float, "ms_per_image": float}  # fmt: skip
+RECIPE_COLUMNS = {"epochs": "max epochs", "batch_size": "batch", "learning_rate": "initial LR", "lr_schedule": "LR schedule",
+                  "augment": "augmentation", "ema_momentum": "weight average", "patience": "patience", "keep": "kept"}  # fmt: skip
+
+# ------------------------------------------------------------- collecting
 
 
-def machine() -> dict:
-    """What the numbers were measured on."""
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())  # fmt: skip
-    return {
-        "nproc": os.cpu_count(),
-        "cpu_model": cpu,
-        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-    }
-
-
-def read_rows(output: Path) -> list[dict]:
-    """Leaderboard rows with numbers parsed back from the CSV."""
-    with (output / LEADERBOARD_CSV).open(newline="") as f:
+def read_rows(zoo: Path) -> list[dict]:
+    """Leaderboard rows with numbers parsed back from compare's CSV (the run folders' paths left out)."""
+    with (zoo / "leaderboard.csv").open(newline="") as f:
         rows = list(csv.DictReader(f))
     for row in rows:
-        for key in ("parameters", "test_errors", "epochs"):
-            row[key] = int(row[key]) if row[key] else 0
-        for key in (
-            "val_accuracy",
-            "val_loss",
-            "test_accuracy",
-            "test_macro_f1",
-            "train_seconds",
-            "model_kb",
-            "ms_per_image",
-        ):
-            row[key] = float(row[key]) if row[key] else 0.0
+        row.pop("run_dir", None)
+        row.update({key: kind(row[key]) if row.get(key) else kind() for key, kind in NUMBERS.items()})
     return rows
 
 
-def unfinished(output: Path, requested: list[str], rows: list[dict]) -> str:
-    """Models the run did not finish (stopped or not started), with their progress so far."""
-    from mnist_keras.train import read_history
+def recipe_of(run_dir: Path) -> dict:
+    """The recipe a run trained with (older run folders kept its fields flat among the settings)."""
+    from mnist_keras.artifacts import recipe_setting, run_settings
+    from mnist_keras.augment import augment_policy
 
-    lines = []
-    for name in (n for n in requested if n not in {r["model"] for r in rows}):
-        history = read_history(output / name)
-        if not history:
-            lines.append(f"- `{name}`: not started")
-            continue
-        settings = json.loads((output / name / "config.json").read_text())["settings"]
-        best = max(float(row["val_accuracy"]) for row in history)
-        lines.append(
-            f"- `{name}`: stopped after {len(history)} of {settings['epochs']} epochs; best validation accuracy "
-            f"so far {100 * best:.2f}% (incomplete, no test measurement)"
-        )
-    return "\n\nNot measured (the run was stopped before these finished):\n\n" + "\n".join(lines) if lines else ""
+    settings = run_settings(run_dir)
+    recipe = {name: recipe_setting(settings, name) for name in RECIPE_COLUMNS}
+    return recipe | {"augment": augment_policy(recipe["augment"])}
 
 
-def render(output: Path, command: str, target: Path, requested: list[str], note: str = "") -> None:
-    """Write RESULTS.md from the run's leaderboard.csv and machine.json."""
-    info = json.loads((output.parent / MACHINE_FILE).read_text())
-    rows = read_rows(output)
-    config = {name: json.loads((output / name / "config.json").read_text())["settings"]
-              for name in requested if (output / name / "config.json").is_file()}  # fmt: skip
-    recipes = "\n".join(
-        f"| {name} | {c['epochs']} | {c['batch_size']} | {c['learning_rate']:g} | {c['lr_schedule']} | {augment_policy(c['augment'])} "
-        f"| {c.get('patience', 5)} | {c.get('keep', 'best')} |"  # older config.json files: the defaults of their day
-        for name, c in config.items()
-    )
-    data = next(iter(json.loads((output / r["model"] / "config.json").read_text())["data"] for r in rows))
-    text = f"""# Measured results: the model zoo on full MNIST
+def progress(run_dir: Path) -> dict:
+    """How far an unfinished model got: epochs done of its maximum, best validation accuracy so far."""
+    from mnist_keras.artifacts import read_history, recipe_setting, run_settings
 
-Measured by `{command}` (started {info["started"]}; {("finished " + info["finished"]) if "finished" in info else "stopped before finishing: partial results"}).
-
-- Machine: {info["nproc"]} cores, {info["cpu_model"]}, {info["platform"]}, Python {info["python"]}
-- Load average at start: {" / ".join(map(str, info["load_average_at_start"]))} (1 / 5 / 15 min).
-  {load_note(info["load_average_at_start"][0])}
-- Data: {data["train_size"]:,} training images, {data["validation_size"]:,} validation images held out of the
-  60,000 (stratified, seed 42), the {data["test_size"]:,} test images measured once per model after training.
-- Ranked by **validation** accuracy (ties: validation loss); the test columns are reported, never used to choose.
-- Inference time: batched prediction (batch {1024}) over the 10,000 test images, divided by 10,000, on this CPU.
-
-{markdown_table(rows)}{unfinished(output, requested, rows)}
-
-Training recipes (each architecture's defaults, recorded in its run's `config.json`):
-
-| model | max epochs | batch | initial LR | LR schedule | augmentation | patience | kept |
-|---|---:|---:|---:|---|---|---:|---|
-{recipes}
-
-All runs use Adam and stop early after `patience` epochs without a lower validation loss. The model
-measured is the run's `model.keras`: the epoch with the lowest validation loss (kept: best) or the last one.
-""" + (f"\n## Notes\n\n{note}\n" if note else "")
-    write_text(target, text)
+    history = read_history(run_dir)
+    if not history:
+        return {"epochs_done": 0}
+    return {"epochs_done": len(history), "max_epochs": recipe_setting(run_settings(run_dir), "epochs"),
+            "best_val_accuracy": max(float(row["val_accuracy"]) for row in history)}  # fmt: skip
 
 
-def main() -> None:
+def collect(output: Path, requested: list[str]) -> dict:
+    """The report of a (possibly stopped) run in ``output``: its header, leaderboard, data, recipes, what is missing."""
+    from mnist_keras.artifacts import read_config
+
+    zoo = output / "zoo"
+    rows = read_rows(zoo)
+    done = [row["model"] for row in rows]
+    data = read_config(zoo / done[0]).get("data", {}) if done else {}
+    settings = read_config(zoo / done[0]).get("settings", {}) if done else {}
+    return json.loads((output / HEADER_FILE).read_text()) | {
+        "models": requested,
+        "data": {key: data.get(key) for key in ("train_size", "validation_size", "test_size")} | {"seed": settings.get("seed")},
+        "rows": rows,
+        "recipes": {name: recipe_of(zoo / name) for name in requested if (zoo / name / "config.json").is_file()},
+        "unfinished": {name: progress(zoo / name) for name in requested if name not in done},
+    }  # fmt: skip
+
+
+def train(args: argparse.Namespace, requested: list[str], argv: list[str] | None) -> None:
+    """``compare`` over ``requested``, the report's header written before (and stamped after) training."""
+    from mnist_keras.artifacts import write_json
+    from mnist_keras.compare import CompareConfig, compare
+    from mnist_keras.train import FitConfig
+
+    output = Path(args.output)
+    header = harness.start(__file__, argv, "tensorflow", "keras")
+    write_json(output / HEADER_FILE, header)
+    shared = FitConfig(data_dir=args.data_dir, limit=args.limit, overrides={"epochs": args.epochs}, verbose=2)
+    compare(CompareConfig(models=requested, fit=shared, output=str(output / "zoo")))
+    write_json(output / HEADER_FILE, harness.finish(header))
+
+
+# ------------------------------------------------------------------ report
+
+
+def unfinished_text(unfinished: dict) -> str:
+    lines = [f"- `{name}`: not started" if not p["epochs_done"] else
+             f"- `{name}`: stopped after {p['epochs_done']} of {p['max_epochs']} epochs; best validation accuracy so far "
+             f"{100 * p['best_val_accuracy']:.2f}% (incomplete, no test measurement)" for name, p in unfinished.items()]  # fmt: skip
+    return "Not measured (the run was stopped before these finished):\n\n" + "\n".join(lines) if lines else ""
+
+
+def recipe_table(recipes: dict) -> str:
+    def cell(value) -> str:
+        return f"{value:g}" if isinstance(value, float) else str(value)
+
+    rows = [[model, *(cell(recipe.get(name)) for name in RECIPE_COLUMNS)] for model, recipe in recipes.items()]
+    return harness.table(["model", *RECIPE_COLUMNS.values()], rows, align="lrrrllrrl")
+
+
+def render(report: dict) -> str:
+    """The measured leaderboard of docs/RESULTS.md, from zoo.json."""
+    from mnist_keras.compare import markdown_table
+
+    data = report["data"]
+    if "finished" not in report:
+        report = report | {"command": report["command"] + " (stopped before finishing: partial results)"}
+    return "\n\n".join(part for part in [
+        harness.provenance(report),
+        f"- Data: {data['train_size']:,} training images, {data['validation_size']:,} validation images held out of the "
+        f"60,000 (stratified, seed {data['seed']}), the {data['test_size']:,} test images measured once per model after "
+        "training.\n- Ranked by **validation** accuracy (ties: validation loss); the test columns are reported, never "
+        "used to choose.\n- Inference time: batched prediction over the test images, divided by their number, on this CPU.",
+        markdown_table(report["rows"]).strip(),
+        unfinished_text(report["unfinished"]),
+        "Training recipes (each architecture's own, recorded in its run's `config.json`):",
+        recipe_table(report["recipes"]),
+        "All runs use Adam and stop early after `patience` epochs without a lower validation loss. The model measured "
+        "is the run's `model.keras`: the epoch with the lowest validation loss (kept: best) or the last one.",
+    ] if part) + "\n"  # fmt: skip
+
+
+BLOCKS = (harness.Block("zoo", "zoo.json", render, "", __file__),)
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", default=DEFAULT_ORDER)
-    parser.add_argument("--output", default="runs/benchmark-zoo")
-    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--models", default=DEFAULT_ORDER, help="Comma-separated architectures, in training order.")
+    parser.add_argument("--output", default="runs/benchmark-zoo", help="Folder for compare's runs and the header.")
+    parser.add_argument("--data-dir", default=None, help="MNIST folder (default: $MNIST_KERAS_DATA or Keras).")
     parser.add_argument("--limit", type=int, default=None, help="Smoke-test the script on N training images.")
-    parser.add_argument("--results", default=str(REPO / "docs" / "RESULTS.md"))
-    parser.add_argument("--note", default="", help="A paragraph added under 'Notes' (e.g. why a target was missed).")
-    parser.add_argument("--render-only", action="store_true", help="Rewrite RESULTS.md from --output without training.")
-    args = parser.parse_args()
-    output = Path(args.output) / "zoo"  # compare's folder; machine.json sits beside it
-    command = "python scripts/benchmark_zoo.py" + (f" --models {args.models}" if args.models != DEFAULT_ORDER else "")
-    if not args.render_only:
-        from mnist_keras.compare import CompareConfig, compare
-
-        info = machine()
-        write_json(output.parent / MACHINE_FILE, info)
-        compare(
-            CompareConfig(
-                models=args.models.split(","), data_dir=args.data_dir, output=str(output), limit=args.limit, verbose=2
-            )
-        )
-        write_json(output.parent / MACHINE_FILE, {**info, "finished": time.strftime("%Y-%m-%d %H:%M:%S %Z")})
-    render(output, command, Path(args.results), args.models.split(","), args.note)
-    print(f"wrote {args.results}")
+    parser.add_argument(
+        "--epochs", type=int, default=None, help="Smoke-test: at most N epochs (default: each recipe's)."
+    )
+    parser.add_argument(
+        "--results", default=str(harness.DOCS / "RESULTS.md"), help="Page to update; zoo.json goes beside it."
+    )
+    parser.add_argument("--from-run", action="store_true", help="Collect the run in --output without training.")
+    args = parser.parse_args(argv)
+    requested = args.models.split(",")
+    if not args.from_run:
+        train(args, requested, argv)
+    report = collect(Path(args.output), requested)
+    print(harness.publish(report, BLOCKS, args.results))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Keras' "Simple MNIST convnet" (keras.io/examples/vision/mnist_convnet), as a plain script.
 
-The reference recipe ``scripts/benchmark_tta.py`` times everything against:
+The reference recipe ``scripts/benchmark_time_to_accuracy.py`` times everything against:
 the example's model, data handling and ``model.fit`` call unchanged (batch
 128, Adam, 15 epochs, ``validation_split=0.1``), with no mnist-keras code.
 Three additions, none of which changes the recipe: a seed (the example has

@@ -3,39 +3,36 @@
 
     python scripts/make_space.py tflite/lamontagne_int8.tflite space/
 
-The Space holds a copy of the package's own TensorFlow-free modules (app,
-preprocess, predict, litert, ...) as a small ``mnist_keras`` package, so the
-page on the Space is the same code as ``mnist-keras serve``. With a ``.tflite``
-model its requirements are numpy, Pillow and the LiteRT interpreter only; a
-``.keras`` model needs TensorFlow on the Space too.
+The Space holds a copy of the package modules the page imports (app.py and
+everything it reaches: ``mnist_keras.bundle.bundled_modules("app")``, all
+TensorFlow-free) as a small ``mnist_keras`` package, so the page on the Space
+is the same code as ``mnist-keras serve``. Its requirements are the package's
+own declared ones (setup.cfg, read from the installed metadata): with a
+``.tflite`` model the inference install (numpy, Pillow, click, the LiteRT
+interpreter); a ``.keras`` model adds the ``train`` extra (TensorFlow).
+Gradio comes with the Space's SDK.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
+import re
 import sys
 from pathlib import Path
 
 import mnist_keras
 from mnist_keras import artifacts
+from mnist_keras.bundle import bundled_modules
 from mnist_keras.errors import MnistKerasError, ModelFileError
 
-# the modules the page needs; artifacts is only imported for .keras models
-MODULES = (
-    "__init__.py",
-    "errors.py",
-    "marks.py",
-    "preprocess.py",
-    "litert.py",
-    "predict.py",
-    "artifacts.py",
-    "drawpad.py",
-    "app.py",
-)
-REQUIREMENTS = {
-    ".tflite": ["numpy>=1.26", "pillow>=10.0", "ai-edge-litert>=1.2"],
-    ".keras": ["numpy>=1.26", "pillow>=10.0", "tensorflow>=2.20", "keras>=3.5"],
-}
+DISTRIBUTION = "mnist-keras"
+PAGE_MODULE = "app"
+EXTRAS = {
+    ".tflite": (),
+    ".keras": ("train",),
+}  # model file -> the extras its predictor needs beside the inference install
+EXTRA_MARKER = re.compile(r'\s*(and\s+)?extra\s*==\s*"([^"]+)"\s*(and\s+)?')
 PYTHON_VERSION = "3.11"
 
 APP_PY = '''"""Hugging Face Space entry point: the mnist-keras page around {model}."""
@@ -101,6 +98,23 @@ git add . && git commit -m "mnist-keras digit classifier" && git push -f origin 
 """
 
 
+def requirements(extras: tuple[str, ...]) -> list[str]:
+    """The package's declared requirements: the inference install plus ``extras``, their ``extra`` markers dropped.
+
+    Platform markers stay (pip reads them in requirements.txt), so the
+    minimum versions are written once, in setup.cfg.
+    """
+    lines = []
+    for line in importlib.metadata.requires(DISTRIBUTION) or []:
+        spec, _, marker = (part.strip() for part in line.partition(";"))
+        extra = EXTRA_MARKER.search(marker)
+        if extra and extra[2] not in extras:
+            continue
+        marker = EXTRA_MARKER.sub(" ", marker).strip()
+        lines.append(f"{spec}; {marker}" if marker else spec)
+    return lines
+
+
 def make_space(model: str | Path, out_dir: str | Path) -> list[Path]:
     """Write the Space folder; returns the files written.
 
@@ -110,15 +124,18 @@ def make_space(model: str | Path, out_dir: str | Path) -> list[Path]:
     import gradio
 
     model, out_dir = Path(model), Path(out_dir)
-    if model.suffix not in REQUIREMENTS:
+    if model.suffix not in EXTRAS:
         raise ModelFileError(f"{model}: give a .tflite or .keras model file")
     if not model.is_file():
         raise ModelFileError(f"{model}: model file not found; export one with 'mnist-keras export' first")
     package = Path(mnist_keras.__file__).parent
-    written = [artifacts.copy_file(package / name, out_dir / "mnist_keras" / name) for name in MODULES]
+    modules = [f"{name}.py" for name in bundled_modules(PAGE_MODULE)]
+    written = [artifacts.copy_file(package / name, out_dir / "mnist_keras" / name) for name in modules]
     written.append(artifacts.copy_file(model, out_dir / model.name))
     written.append(artifacts.write_text(out_dir / "app.py", APP_PY.format(model=model.name)))
-    written.append(artifacts.write_text(out_dir / "requirements.txt", "\n".join(REQUIREMENTS[model.suffix]) + "\n"))
+    written.append(
+        artifacts.write_text(out_dir / "requirements.txt", "\n".join(requirements(EXTRAS[model.suffix])) + "\n")
+    )
     runtime = "LiteRT interpreter, no TensorFlow" if model.suffix == ".tflite" else "Keras on TensorFlow"
     readme = README.format(
         gradio_version=gradio.__version__, python_version=PYTHON_VERSION, model=model.name, runtime=runtime

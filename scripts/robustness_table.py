@@ -16,6 +16,9 @@ import json
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # harness, also when a test imports this file
+import harness  # noqa: E402 (after the sys.path line)
+
 
 def load(specs: list[str]) -> dict[str, dict]:
     """``label=path`` (or a bare path, labelled by its model name) -> report."""
@@ -36,18 +39,15 @@ def same_images(reports: dict[str, dict]) -> None:
 
 def markdown(reports: dict[str, dict]) -> str:
     """The table: conditions, then group means, then the suite mean (bold)."""
-    labels = list(reports)
     first = next(iter(reports.values()))
-    lines = ["| condition | what it does | " + " | ".join(labels) + " |", "|---|---|" + "---:|" * len(labels)]
-    for row, condition in enumerate(first["conditions"]):
-        cells = [f"{r['conditions'][row]['accuracy']:.1%}" for r in reports.values()]
-        lines.append(f"| `{condition['name']}` | {condition.get('description', '')} | " + " | ".join(cells) + " |")
-    for group in first["group_mean_accuracy"]:
-        cells = [f"{r['group_mean_accuracy'][group]:.1%}" for r in reports.values()]
-        lines.append(f"| mean {group} | | " + " | ".join(cells) + " |")
-    cells = [f"**{r['suite_mean_accuracy']:.1%}**" for r in reports.values()]
-    lines.append(f"| **mean over the suite** | {first['suite_conditions']} conditions | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    rows = [[f"`{condition['name']}`", condition.get("description", ""),
+             *(f"{r['conditions'][i]['accuracy']:.1%}" for r in reports.values())]
+            for i, condition in enumerate(first["conditions"])]  # fmt: skip
+    rows += [[f"mean {group}", "", *(f"{r['group_mean_accuracy'][group]:.1%}" for r in reports.values())]
+             for group in first["group_mean_accuracy"]]  # fmt: skip
+    rows.append(["**mean over the suite**", f"{first['suite_conditions']} conditions",
+                 *(f"**{r['suite_mean_accuracy']:.1%}**" for r in reports.values())])  # fmt: skip
+    return harness.table(["condition", "what it does", *reports], rows, align="ll" + "r" * len(reports)) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:

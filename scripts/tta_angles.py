@@ -4,22 +4,23 @@
 For each run folder, its model classifies the run's own validation images
 (the split ``fit`` held out, rebuilt from the run's seed and validation size)
 plainly and averaged with copies rotated by +-a degrees, for each candidate a.
-``mnist_keras.evaluate.TTA_ROTATIONS_DEG`` holds the angle with the best mean.
+``mnist_keras.predict.TTA_ROTATIONS_DEG`` holds the angle with the best mean.
+(TTA here is test-time augmentation, ``evaluate --tta``; the time-to-accuracy
+benchmark is ``benchmark_time_to_accuracy.py``.)
 
-    mnist-keras fit --model bn-cnn --epochs 20 --patience 20 --seed 1 --run-dir runs/bn20-1   # and seeds 2, 3
+    mnist-keras fit --model bn-cnn --epochs 20 --patience 20 --seed 1 --output runs/bn20-1   # and seeds 2, 3
     python scripts/tta_angles.py runs/bn20-1 runs/bn20-2 runs/bn20-3
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # harness, also when a test imports this file
+import harness  # noqa: E402 (after the sys.path line)
 
 CANDIDATES_DEG = (3.0, 4.0, 6.0, 8.0, 10.0)
 
@@ -28,9 +29,9 @@ def validation_accuracies(run_dir: Path, angles=CANDIDATES_DEG) -> dict[str, flo
     """Validation accuracy of the run's model: plain, then with each +-angle."""
     import numpy as np
 
-    from mnist_keras.artifacts import load_model
+    from mnist_keras.artifacts import load_model, run_settings
     from mnist_keras.data import load_mnist, make_splits
-    from mnist_keras.evaluate import predict_probabilities, run_settings, tta_views
+    from mnist_keras.predict import predict_probabilities, tta_views
 
     settings = run_settings(run_dir)
     splits = make_splits(load_mnist(settings.get("data_dir")), validation_size=settings["validation_size"],
@@ -55,12 +56,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     rows = {str(run): validation_accuracies(run) for run in args.runs}
     columns = list(next(iter(rows.values())))
-    print("| run | " + " | ".join(f"val acc {c}" for c in columns) + " |")
-    print("|---|" + "---:|" * len(columns))
-    for run, row in rows.items():
-        print(f"| {run} | " + " | ".join(f"{100 * row[c]:.2f}%" for c in columns) + " |")
     means = {c: statistics.mean(row[c] for row in rows.values()) for c in columns}
-    print("| mean | " + " | ".join(f"{100 * means[c]:.3f}%" for c in columns) + " |")
+    lines = [[run, *(f"{100 * row[c]:.2f}%" for c in columns)] for run, row in rows.items()]
+    lines.append(["mean", *(f"{100 * means[c]:.3f}%" for c in columns)])
+    print(harness.table(["run", *(f"val acc {c}" for c in columns)], lines, align="l" + "r" * len(columns)))
     best = max(columns[1:], key=lambda c: means[c])
     print(f"best on validation: {best}")
 

@@ -95,7 +95,7 @@ def trained_run(data_dir, tmp_path_factory) -> Path:
 
     root = tmp_path_factory.mktemp("trained")
     config = FitConfig(
-        model="lamontagne", epochs=1, limit=3000, data_dir=str(data_dir),
+        model="lamontagne", overrides={"epochs": 1}, limit=3000, data_dir=str(data_dir),
         run_dir=str(root / "run"), saved_models_dir=str(root / "saved_models"), verbose=0,
     )  # fmt: skip
     return fit(config)

@@ -76,7 +76,7 @@ def model_path(data_dir, tmp_path_factory) -> Path:
 
     root = tmp_path_factory.mktemp("reader")
     config = FitConfig(
-        model="lamontagne", epochs=READER_EPOCHS, limit=READER_IMAGES, data_dir=str(data_dir),
+        model="lamontagne", overrides={"epochs": READER_EPOCHS}, limit=READER_IMAGES, data_dir=str(data_dir),
         run_dir=str(root / "run"), saved_models_dir=str(root / "saved_models"), verbose=0,
     )  # fmt: skip
     result = export(fit(config), variants=("int8",), output_dir=root / "tflite", data_dir=data_dir,
@@ -165,7 +165,9 @@ def test_a_forged_pad_value_is_a_message(classifier, value):
 
 
 def test_default_model_order(tmp_path):
-    with pytest.raises(app.ModelFileError, match="mnist-keras fit"):
+    from mnist_keras.errors import ModelFileError
+
+    with pytest.raises(ModelFileError, match="mnist-keras fit"):
         app.default_model(tmp_path)
     (tmp_path / "saved_models").mkdir()
     (tmp_path / "tflite").mkdir()
@@ -198,7 +200,7 @@ def test_serve_on_a_busy_port_is_one_line(tmp_path, model_path):
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
-        result = run_cli("serve", "--model", model_path, "--port", busy.getsockname()[1], cwd=tmp_path)
+        result = run_cli("serve", model_path, "--port", busy.getsockname()[1], cwd=tmp_path)
     assert result.returncode == ServeError.exit_code == 2  # ServeError lives in errors.py with the others
     assert "already in use" in result.stderr and "--port" in result.stderr and "Traceback" not in result.stderr
 
@@ -212,7 +214,7 @@ def server(model_path, tmp_path_factory):
     port = free_port()
     log = tmp_path_factory.mktemp("serve") / "serve.log"
     with open(log, "w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "mnist_keras.cli", "serve", "--model", str(model_path), "--port", str(port)],
+        proc = subprocess.Popen([sys.executable, "-m", "mnist_keras.cli", "serve", str(model_path), "--port", str(port)],
                                 stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"})  # fmt: skip
     url = f"http://127.0.0.1:{port}/"
     try:
@@ -250,7 +252,7 @@ def test_api_classifies_known_digits_and_a_burst(server, known_digits, tmp_path)
     for path, label in files[:5]:
         answer = client.predict(handle_file(str(path)), api_name="/classify")
         assert answer["label"] == str(label), answer
-        assert len(answer["confidences"]) == app.TOP_CLASSES
+        assert len(answer["confidences"]) == app.DEFAULT_TOP_K
 
     def call(item):  # a burst: 20 at once, more than the server runs concurrently
         return Client(server, verbose=False).predict(handle_file(str(item[0])), api_name="/classify")["label"]
@@ -347,7 +349,7 @@ def wait_for_greeting(page) -> None:
 def check_full_answer(page) -> None:
     """Top 3 with percentages and the 28x28 view beside them (waited for: outputs render one by one)."""
     page.locator("#seen img").wait_for(timeout=ANSWER_TIMEOUT_MS)
-    top = f"() => document.querySelector('#label').innerText.split('%').length - 1 === {app.TOP_CLASSES}"
+    top = f"() => document.querySelector('#label').innerText.split('%').length - 1 === {app.DEFAULT_TOP_K}"
     page.wait_for_function(top, timeout=ANSWER_TIMEOUT_MS)
 
 

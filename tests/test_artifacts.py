@@ -78,9 +78,9 @@ def test_compare_smoke_run_does_not_replace_best(tmp_path):
     publish_model(make_model_file(tmp_path / "real.keras", b"real"), saved / "best.keras", {"val_accuracy": 0.996})
     winner = {"model": "lenet5", "val_accuracy": 0.74, "val_loss": 0.9, "test_accuracy": 0.75}
     winner["run_dir"] = str(write_run(tmp_path / "cmp" / "lenet5", [0.74]))
-    smoke = CompareConfig(limit=2000, saved_models_dir=str(saved))
+    smoke = CompareConfig(fit=FitConfig(limit=2000, saved_models_dir=str(saved)))
     assert "does not replace" in publish_best(smoke, winner)
-    full = CompareConfig(saved_models_dir=str(saved))
+    full = CompareConfig(fit=FitConfig(saved_models_dir=str(saved)))
     assert publish_best(full, winner).startswith("kept")
     assert (saved / "best.keras").read_bytes() == b"real"
 

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from mnist_keras import augment
-from mnist_keras.data import AUGMENT_POLICIES, augment_policy, make_dataset
+from mnist_keras.augment import AUGMENT_POLICIES, augment_policy
+from mnist_keras.data import make_dataset
 
 SEED = (3, 4)
 
@@ -179,12 +180,20 @@ def test_unknown_policy_is_refused_with_the_known_ones():
         augment_policy("rotate")
 
 
-def test_old_config_booleans_still_load():
-    from mnist_keras.train import FitConfig
+@pytest.mark.parametrize(("old", "policy"), [(True, "affine"), (False, "none")])
+def test_old_config_booleans_still_load(tmp_path, old, policy):
+    """A run folder written before recipes had their own entry: flat recipe fields, augment a bool."""
+    import json
 
-    assert FitConfig(augment=True).augment == "affine"
-    assert FitConfig(augment=False).augment == "none"
-    assert FitConfig(model="robust").with_architecture_defaults().augment == "robust"
+    from mnist_keras.train import FitConfig, saved_config
+
+    settings = {"model": "lamontagne", "epochs": 3, "augment": old, "keep": "last", "seed": 7}
+    (tmp_path / "config.json").write_text(json.dumps({"settings": settings}))
+    config = saved_config(tmp_path)
+    assert config.recipe.augment == policy
+    assert (config.recipe.epochs, config.recipe.keep, config.seed) == (3, "last", 7)
+    assert config.recipe.batch_size == 128  # not recorded: the architecture's own
+    assert FitConfig(model="robust").resolved().recipe.augment == "robust"
 
 
 # ---------------------------------------------------------- printed digits

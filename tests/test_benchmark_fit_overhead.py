@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "benchmark_fit_overhead.py"
+from script_runs import page_with_stale_section, run_script
 
 
 def test_quick_benchmark_replaces_only_its_section(tmp_path, data_dir):
-    output = tmp_path / "BENCHMARKS.md"
-    output.write_text(
-        "# Benchmarks\n\n<!-- fit-overhead:begin -->\n## Per-epoch cost of fit\n\nstale\n<!-- fit-overhead:end -->\n"
-        "\n## Other\n\nkept\n"
-    )
-    cmd = [sys.executable, str(SCRIPT), "--quick", "--data-dir", str(data_dir), "--output", str(output)]
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
+    output = page_with_stale_section(tmp_path / "BENCHMARKS.md", "fit-overhead", "## Per-epoch cost of fit")
+    run_script("benchmark_fit_overhead", "--quick", "--data-dir", data_dir, "--output", output, timeout=600)
     text = output.read_text()
     assert "stale" not in text and "## Other\n\nkept" in text
     assert "| lamontagne |" in text and "| BestModelCheckpoint |" in text and "| ConfusionImages |" in text

@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "benchmark_perf.py"
+from script_runs import run_script
 
 
 def test_quick_benchmark_writes_both_reports(tmp_path, data_dir):
     output = tmp_path / "docs" / "BENCHMARKS.md"
     output.parent.mkdir()
     output.write_text("# Performance benchmarks\n\n<!-- other:begin -->\n## Web page\n\nkept\n<!-- other:end -->\n")
-    cmd = [sys.executable, str(SCRIPT), "--quick", "--data-dir", str(data_dir), "--output", str(output)]
-    result = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
-    report = json.loads((output.parent / "benchmarks.json").read_text())
+    run_script("benchmark_perf", "--quick", "--data-dir", data_dir, "--output", output, timeout=300)
+    report = json.loads((output.parent / "perf.json").read_text())
     setups = [row["setup"] for row in report["training"]["rows"]]
     assert setups[0].startswith("baseline") and "defaults" in setups[1]
     assert all(row["images_per_s"] > 0 and 0 <= row["test_accuracy"] <= 1 for row in report["training"]["rows"])

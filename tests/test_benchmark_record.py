@@ -2,29 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import subprocess
-import sys
-from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "benchmark_record.py"
-
-
-def load_script():
-    spec = importlib.util.spec_from_file_location("benchmark_record", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from script_runs import load_script, run_script
 
 
 def test_quick_record_run_scores_the_kept_model_and_writes_its_section(tmp_path, data_dir):
     output = tmp_path / "docs" / "BENCHMARKS.md"
     output.parent.mkdir()
     output.write_text("# Performance benchmarks\n\n## Inference\n\nkept\n")
-    cmd = [sys.executable, str(SCRIPT), "--quick", "--data-dir", str(data_dir), "--output", str(output)]
-    result = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=900)
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
+    run_script("benchmark_record", "--quick", "--data-dir", data_dir, "--output", output)
     report = json.loads((output.parent / "record.json").read_text())
     (run,) = report["runs"]
     assert report["model"] == "bn-cnn-ema" and run["keep"] == "best" and run["kept_epoch"] == 1
@@ -40,7 +27,7 @@ def test_quick_record_run_scores_the_kept_model_and_writes_its_section(tmp_path,
 
 
 def test_targets_need_the_median_and_the_budget():
-    benchmark = load_script()
+    benchmark = load_script("benchmark_record")
 
     def run(accuracy, seconds, early):
         points = [(early, 5.0, 0.996), (seconds, 20.0, accuracy)]

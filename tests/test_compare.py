@@ -10,6 +10,7 @@ from click.testing import CliRunner
 from mnist_keras import models
 from mnist_keras.cli import cli
 from mnist_keras.compare import CompareConfig, compare, rank
+from mnist_keras.train import FitConfig
 
 SMALL = "lamontagne-1dense,keras-convnet"  # the two cheapest architectures to train
 
@@ -50,7 +51,7 @@ def test_compare_end_to_end(tmp_path, monkeypatch, data_dir):
     assert f"best by validation accuracy: {rows[0]['model']}" in result.output
 
 
-def nan_weights_model():
+def nan_weights_model(name: str = "diverges"):
     """lamontagne-1dense with every weight NaN: the first batch's loss is NaN, whatever the data or seed."""
     import numpy as np
 
@@ -65,16 +66,15 @@ def diverging_architecture(monkeypatch):
 
     An absurd learning rate is not enough: dead ReLUs can leave the loss finite, and the run ends "ok".
     """
-    arch = models.Architecture("diverges", nan_weights_model, "test only", epochs=1)
+    arch = models.Architecture("diverges", nan_weights_model, "test only", params=0, recipe=models.Recipe(epochs=1))
     monkeypatch.setitem(models.ARCHITECTURES, "diverges", arch)
     return arch.name
 
 
 def test_a_failing_architecture_is_recorded_and_the_others_finish(tmp_path, data_dir, diverging_architecture):
-    config = CompareConfig(
-        models=[diverging_architecture, "lamontagne-1dense"], epochs=1, limit=1000, data_dir=str(data_dir),
-        output=str(tmp_path / "cmp"), saved_models_dir=str(tmp_path / "saved"), publish="always", verbose=0,
-    )  # fmt: skip
+    shared = FitConfig(overrides={"epochs": 1}, limit=1000, data_dir=str(data_dir),
+                       saved_models_dir=str(tmp_path / "saved"), publish="always", verbose=0)  # fmt: skip
+    config = CompareConfig(models=[diverging_architecture, "lamontagne-1dense"], fit=shared, output=str(tmp_path / "cmp"))
     result = compare(config)
     rows = read_csv(tmp_path / "cmp" / "leaderboard.csv")
     assert [(r["model"], r["status"]) for r in rows] == [("lamontagne-1dense", "ok"), ("diverges", "failed")]

@@ -39,7 +39,7 @@ def test_bad_tf_config_is_a_clear_error(monkeypatch, value, message):
 def _fit(tmp_path, data_dir, **settings):
     from mnist_keras.train import FitConfig, fit
 
-    config = FitConfig(epochs=1, limit=1000, validation_size=500, data_dir=str(data_dir), run_dir=str(tmp_path / "run"),
+    config = FitConfig(overrides={"epochs": 1}, limit=1000, validation_size=500, data_dir=str(data_dir), run_dir=str(tmp_path / "run"),
                        saved_models_dir=str(tmp_path / "saved"), verbose=0, **settings)  # fmt: skip
     return fit(config)
 
@@ -86,7 +86,7 @@ def test_two_workers_agree_and_only_the_chief_writes(tmp_path, data_dir, mnist, 
         env = {**os.environ, "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}),
                FINAL_WEIGHTS_VAR: str(weights), "TMPDIR": str(home / "tmp")}  # fmt: skip
         cmd = [sys.executable, "-m", "mnist_keras.cli", "fit", "--strategy", "multi-worker", "--limit", "1000",
-               "--epochs", "1", "--validation-size", "500", "--no-eval", "--data-dir", str(data_dir), "--run-dir", "run", "--quiet",
+               "--epochs", "1", "--validation-size", "500", "--no-eval", "--data-dir", str(data_dir), "--output", "run", "--quiet",
                "--ema-momentum", ema]  # fmt: skip
         procs.append(
             subprocess.Popen(cmd, cwd=home, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -120,7 +120,7 @@ def test_every_architecture_trains_under_xla(name):
     from mnist_keras.train import compile_model
 
     model = build_model(name)
-    compile_model(model, get_architecture(name).learning_rate, jit_compile=True)
+    compile_model(model, get_architecture(name).recipe.learning_rate, jit_compile=True)
     rng = np.random.default_rng(0)
     loss = model.train_on_batch(rng.integers(0, 256, (16, 28, 28, 1)).astype("float32"), rng.integers(0, 10, 16))
     assert np.isfinite(float(loss[0]))

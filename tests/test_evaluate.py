@@ -182,7 +182,7 @@ def test_evaluate_end_to_end(trained_run, data_dir, mnist, tmp_path):
 
 
 def test_tta_views_are_the_image_and_its_two_rotations():
-    from mnist_keras.evaluate import TTA_ROTATIONS_DEG, tta_views
+    from mnist_keras.predict import TTA_ROTATIONS_DEG, tta_views
 
     x = np.zeros((3, 28, 28, 1), np.float32)
     x[:, 4:24, 13:15] = 255.0  # a vertical bar through the centre (pixel 13.5)
@@ -201,12 +201,27 @@ def test_tta_views_are_the_image_and_its_two_rotations():
         assert abs(np.average(np.arange(28), weights=top) - np.average(np.arange(28), weights=bottom)) > 2.0
 
 
-def test_tta_averages_the_softmax_of_the_views(tmp_path):
-    import keras
+def test_tta_views_rotate_as_scipy_does():
+    """The views are bilinear rotations about the centre with black outside (SciPy's grid-constant mode).
+
+    The sampler clips positions 0.001 px inside its black border, so a pixel sampled beyond the far
+    edge can keep 0.001 of the edge pixel: at most 0.26 grey levels, on noise that fills the frame.
+    """
     from scipy import ndimage
 
+    from mnist_keras.predict import tta_views
+
+    x = np.random.default_rng(0).integers(0, 256, size=(5, 28, 28, 1)).astype(np.float32)
+    for view, angle in zip(tta_views(x)[1:], (-8.0, 8.0)):
+        by_scipy = ndimage.rotate(x, -angle, axes=(2, 1), reshape=False, order=1, mode="grid-constant")
+        assert np.abs(view - np.clip(by_scipy, 0, 255)).max() < 0.26
+
+
+def test_tta_averages_the_softmax_of_the_views(tmp_path):
+    import keras
+
     from mnist_keras.artifacts import load_model
-    from mnist_keras.evaluate import predict_probabilities
+    from mnist_keras.predict import predict_probabilities, tta_views
 
     # Seeded, and fed 0-1 pixels: an untrained model on raw 0-255 pixels saturates
     # its softmax to one-hot rows, which rotated copies can leave unchanged.
@@ -217,11 +232,7 @@ def test_tta_averages_the_softmax_of_the_views(tmp_path):
     model = load_model(tmp_path / "tiny.keras")
     x = np.random.default_rng(0).integers(0, 256, size=(5, 28, 28)).astype(np.uint8)
     plain = predict_probabilities(model, x)
-    by_hand = [plain] + [
-        predict_probabilities(model, np.clip(ndimage.rotate(x.astype(np.float32), angle, axes=(2, 1),
-                                                            reshape=False, order=1), 0, 255))
-        for angle in (-8.0, 8.0)
-    ]  # fmt: skip
+    by_hand = [predict_probabilities(model, view) for view in tta_views(x)]
     tta = predict_probabilities(model, x, tta=True)
     np.testing.assert_allclose(tta, np.mean(by_hand, axis=0), atol=1e-6)
     assert not np.allclose(tta, plain) and np.allclose(tta.sum(axis=1), 1.0, atol=1e-5)
@@ -229,7 +240,8 @@ def test_tta_averages_the_softmax_of_the_views(tmp_path):
 
 def test_evaluate_tta_writes_its_own_folder(trained_run, data_dir, mnist, tmp_path):
     from mnist_keras.artifacts import load_model
-    from mnist_keras.evaluate import evaluate_model, predict_probabilities
+    from mnist_keras.evaluate import evaluate_model
+    from mnist_keras.predict import predict_probabilities
 
     run = tmp_path / "run"
     shutil.copytree(trained_run, run)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import confusion_matrix
 
-from mnist_keras import evaluate
+from mnist_keras import predict
 from mnist_keras.callbacks import ConfusionImages
 from mnist_keras.metrics import ConfusionAccuracy, find_confusion
 from mnist_keras.train import compile_model
@@ -52,7 +52,7 @@ def test_after_an_epoch_the_metric_holds_the_validation_pass(tmp_path, monkeypat
     def no_second_pass(*args, **kwargs):
         raise AssertionError("the confusion image must not predict the validation images again")
 
-    monkeypatch.setattr(evaluate, "predict_probabilities", no_second_pass)
+    monkeypatch.setattr(predict, "predict_probabilities", no_second_pass)
     model.fit(x, y, validation_data=(x_val, y_val), epochs=1, batch_size=50, verbose=0, callbacks=[Spy(), images])
     predicted = model.predict(x_val, verbose=0).argmax(axis=1)
     np.testing.assert_array_equal(seen["matrix"], confusion_matrix(y_val, predicted, labels=range(10)))

@@ -44,7 +44,7 @@ def test_every_architecture_trains_one_step(name):
     from mnist_keras.train import compile_model
 
     model = build_model(name)
-    compile_model(model, get_architecture(name).learning_rate)
+    compile_model(model, get_architecture(name).recipe.learning_rate)
     rng = np.random.default_rng(0)
     pixels = rng.integers(0, 256, (16, 28, 28, 1)).astype("float32")
     labels = rng.integers(0, 10, 16)
@@ -56,11 +56,36 @@ def test_every_architecture_trains_one_step(name):
 
 def test_every_architecture_has_a_description_and_sane_defaults():
     for arch in ARCHITECTURES.values():
-        assert arch.description and arch.epochs >= 1 and arch.learning_rate > 0
-        assert arch.lr_schedule in ("plateau", "cosine")
-        assert 0 <= arch.warmup_fraction < 1 and 0 <= arch.label_smoothing < 1
-        assert 0 < arch.adam_beta_1 < 1 and 0 < arch.adam_beta_2 < 1
-        assert arch.warmup_fraction == 0 or arch.lr_schedule == "cosine", arch.name  # only a schedule warms up
+        recipe = arch.recipe
+        assert arch.description and recipe.epochs >= 1 and recipe.learning_rate > 0
+        assert recipe.lr_schedule in ("plateau", "cosine")
+        assert 0 <= recipe.warmup_fraction < 1 and 0 <= recipe.label_smoothing < 1
+        assert 0 < recipe.adam_beta_1 < 1 and 0 < recipe.adam_beta_2 < 1
+        assert recipe.warmup_fraction == 0 or recipe.lr_schedule == "cosine", arch.name  # only a schedule warms up
+        assert recipe.problems() == [], arch.name
+
+
+@pytest.mark.parametrize("name", sorted(ARCHITECTURES))
+def test_declared_parameter_counts_are_the_built_models(name):
+    """'mnist-keras models' prints the declared count without building (no TensorFlow): it must be true."""
+    assert build_model(name).count_params() == get_architecture(name).params
+
+
+def test_entries_that_share_layers_build_the_same_layers():
+    for arch in ARCHITECTURES.values():
+        if arch.layers_of:
+            own, base = arch.build(), ARCHITECTURES[arch.layers_of].build()
+            assert own.name == arch.name.replace("-", "_")
+            assert [type(layer).__name__ for layer in own.layers] == [type(layer).__name__ for layer in base.layers]
+            assert own.count_params() == base.count_params()
+
+
+def test_overrides_replace_recipe_fields_one_by_one():
+    recipe = get_architecture("fast").recipe
+    merged = recipe.with_overrides({"epochs": 3, "batch_size": None})
+    assert (merged.epochs, merged.batch_size, merged.learning_rate) == (3, recipe.batch_size, recipe.learning_rate)
+    with pytest.raises(ValueError, match="not recipe fields: nope"):
+        recipe.with_overrides({"nope": 1})
 
 
 def test_keras_convnet_matches_the_keras_example():

@@ -1,4 +1,4 @@
-"""load_predictor (.keras and .tflite) and ``mnist-keras predict``: same output as the edge script."""
+"""load_predictor (.keras and .tflite) and ``mnist-keras predict``: same output as the edge bundle."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from mnist_keras.cli import cli
 from mnist_keras.errors import ModelFileError
 from mnist_keras.predict import load_predictor
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "mnist_edge.py"
 FOLDER_IMAGES = 30  # files in the folder the CLI and the script both classify
 
 
@@ -41,10 +40,22 @@ def predict_cli(*args) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
-def edge_script(*args) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(SCRIPT), *map(str, args)], capture_output=True, text=True, timeout=300, check=False
-    )
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory) -> Path:
+    from mnist_keras.bundle import write_bundle
+
+    return write_bundle(tmp_path_factory.mktemp("bundle") / "mnist_edge.pyz")
+
+
+@pytest.fixture(scope="module")
+def edge_script(bundle):
+    """Run the edge bundle (with this Python; tests/test_edge.py runs it without TensorFlow)."""
+
+    def run(*args) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, str(bundle), *map(str, args)], capture_output=True, text=True,
+                              timeout=300, check=False)  # fmt: skip
+
+    return run
 
 
 # --------------------------------------------------------- load_predictor
@@ -93,7 +104,7 @@ def test_load_predictor_errors(tmp_path, wrong_shape_tflite):
 
 
 @pytest.mark.parametrize("variant", ["float32", "int8"])
-def test_cli_prints_exactly_what_the_edge_script_prints(models, folder, variant):
+def test_cli_prints_exactly_what_the_edge_script_prints(models, folder, variant, edge_script):
     code, stdout, _ = predict_cli(models[variant], folder, "--json", "--top-k", 4)
     script = edge_script(models[variant], folder, "--json", "--top-k", 4)
     assert code == 0 == script.returncode, script.stderr
@@ -101,7 +112,7 @@ def test_cli_prints_exactly_what_the_edge_script_prints(models, folder, variant)
     assert len(stdout.splitlines()) == FOLDER_IMAGES
 
 
-def test_keras_model_gives_the_same_digits_as_the_edge_script(models, folder, tflite_models):
+def test_keras_model_gives_the_same_digits_as_the_edge_script(models, folder, tflite_models, edge_script):
     code, stdout, _ = predict_cli(models["keras"], folder, "--json")
     keras_rows = [json.loads(line) for line in stdout.splitlines()]
     script_rows = [

@@ -30,6 +30,7 @@ CHILD = """
 import json, os, signal, sys
 import keras
 from mnist_keras import callbacks, train
+from mnist_keras.models import RECIPE_FIELDS
 
 settings, kill_epoch, where = json.loads(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 
@@ -47,7 +48,8 @@ def with_kill(*args, **kwargs):
     return found
 
 callbacks.make_callbacks = with_kill
-train.fit(train.FitConfig(**settings))
+overrides = {name: settings.pop(name) for name in RECIPE_FIELDS if name in settings}
+train.fit(train.FitConfig(overrides=overrides, **settings))
 """
 
 

@@ -43,7 +43,7 @@ def test_fit_end_to_end(tmp_path, data_dir):
         1,
         "--data-dir",
         data_dir,
-        "--run-dir",
+        "--output",
         "runs/smoke",
         "--publish",
         "always",
@@ -55,7 +55,8 @@ def test_fit_end_to_end(tmp_path, data_dir):
     assert "published saved_models/lamontagne.keras (validation accuracy" in result.stdout
     assert json.loads((tmp_path / "saved_models" / "lamontagne.json").read_text())["run_dir"] == "runs/smoke"
     config = json.loads((run / "config.json").read_text())
-    assert config["settings"]["epochs"] == 1 and config["settings"]["batch_size"] == 128
+    assert config["settings"]["recipe"]["epochs"] == 1 and config["settings"]["recipe"]["batch_size"] == 128
+    assert config["settings"]["overrides"] == {"epochs": 1}
     assert config["data"]["train_size"] == 3000 and config["data"]["validation_size"] == 5000
     assert config["data"]["checksum_mismatches"] == []
     assert {"tensorflow", "keras", "numpy"} <= set(config["versions"])
@@ -80,7 +81,7 @@ def test_histograms_option_turns_on_weight_histograms(tmp_path):
     from mnist_keras.train import FitConfig
 
     for histograms, freq in ((False, 0), (True, 1)):
-        callbacks = make_callbacks(FitConfig(histograms=histograms), tmp_path)
+        callbacks = make_callbacks(FitConfig(histograms=histograms).resolved(), tmp_path)
         (board,) = [c for c in callbacks if isinstance(c, keras.callbacks.TensorBoard)]
         assert board.histogram_freq == freq
 
@@ -91,7 +92,7 @@ def test_histograms_option_turns_on_weight_histograms(tmp_path):
         (["--epochs", "0"], "--epochs must be at least 1"),
         (["--learning-rate", "-1"], "--learning-rate must be positive"),
         (["--model", "resnet1000"], "unknown model 'resnet1000'"),
-        (["--resume"], "--resume needs --run-dir"),
+        (["--resume"], "--resume needs --output RUN"),
         (["--keep", "first"], "Invalid value for '--keep'"),
         (["--ema-momentum", "1"], "--ema-momentum must be in [0, 1), got 1.0"),
         (["--data-dir", "does-not-exist"], "does-not-exist: not a folder"),
@@ -107,7 +108,7 @@ def test_fit_bad_options_are_one_line_errors(tmp_path, args, message):
 def test_fit_refuses_to_overwrite_a_run(tmp_path, data_dir):
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "model.keras").write_bytes(b"precious")
-    result = run_cli("fit", "--data-dir", data_dir, "--run-dir", "run", cwd=tmp_path, check=False)
+    result = run_cli("fit", "--data-dir", data_dir, "--output", "run", cwd=tmp_path, check=False)
     assert result.returncode == 2 and "already holds files" in result.stderr
     assert (tmp_path / "run" / "model.keras").read_bytes() == b"precious"
 
@@ -124,10 +125,10 @@ def test_help_is_instant_and_light():
 def test_recipe_fields_come_from_the_architecture_unless_set():
     from mnist_keras.train import FitConfig
 
-    fast = FitConfig(model="fast").with_architecture_defaults()
+    fast = FitConfig(model="fast").resolved().recipe
     assert (fast.epochs, fast.batch_size, fast.lr_schedule) == (1, 256, "cosine")
     assert (fast.warmup_fraction, fast.label_smoothing, fast.adam_beta_1, fast.adam_beta_2) == (0.25, 0.1, 0.7, 0.9)
-    plain = FitConfig(model="lamontagne", label_smoothing=0.05).with_architecture_defaults()
+    plain = FitConfig(model="lamontagne", overrides={"label_smoothing": 0.05}).resolved().recipe
     assert (plain.warmup_fraction, plain.label_smoothing, plain.adam_beta_1, plain.adam_beta_2) == (
         0.0,
         0.05,
@@ -141,15 +142,15 @@ def test_warmup_rises_to_the_peak_then_decays_over_the_whole_run():
 
     from mnist_keras.train import COSINE_FINAL_FRACTION, WARMUP_START_FRACTION, FitConfig, learning_rate_for
 
-    config = FitConfig(model="fast").with_architecture_defaults()  # 1 epoch, peak 1e-2, warm-up 25%
-    schedule = learning_rate_for(config, steps_per_epoch=100)
+    recipe = FitConfig(model="fast").resolved().recipe  # 1 epoch, peak 1e-2, warm-up 25%
+    schedule = learning_rate_for(recipe, steps_per_epoch=100)
     lr = np.array([float(schedule(step)) for step in range(101)])
-    peak = config.learning_rate
+    peak = recipe.learning_rate
     np.testing.assert_allclose(
         [lr[0], lr[25], lr[100]], [WARMUP_START_FRACTION * peak, peak, COSINE_FINAL_FRACTION * peak], rtol=1e-5
     )
     assert np.all(np.diff(lr[:26]) > 0) and np.all(np.diff(lr[25:]) < 0)
-    no_warmup = learning_rate_for(FitConfig(model="bn-cnn").with_architecture_defaults(), steps_per_epoch=10)
+    no_warmup = learning_rate_for(FitConfig(model="bn-cnn").resolved().recipe, steps_per_epoch=10)
     assert float(no_warmup(0)) == pytest.approx(3e-3)
 
 
@@ -178,7 +179,7 @@ def test_fast_recipe_compiles_with_its_betas_and_smoothing(tmp_path):
     from mnist_keras.models import build_model
     from mnist_keras.train import FitConfig, compile_for
 
-    config = FitConfig(model="fast").with_architecture_defaults()
+    config = FitConfig(model="fast").resolved()
     model = build_model("fast")
     compile_for(model, config, steps=10)
     assert isinstance(model.loss, SmoothedSparseCrossentropy)
@@ -233,10 +234,10 @@ def test_keep_comes_from_the_architecture_and_reaches_the_checkpoint(tmp_path):
     from mnist_keras.callbacks import BestModelCheckpoint, make_callbacks
     from mnist_keras.train import FitConfig
 
-    assert FitConfig(model="lamontagne").with_architecture_defaults().keep == "best"
-    assert FitConfig(model="lamontagne", keep="last").with_architecture_defaults().keep == "last"
+    assert FitConfig(model="lamontagne").resolved().recipe.keep == "best"
+    assert FitConfig(model="lamontagne", overrides={"keep": "last"}).resolved().recipe.keep == "last"
     for keep, save_best_only in (("best", True), ("last", False)):
-        callbacks = make_callbacks(FitConfig(keep=keep), tmp_path)
+        callbacks = make_callbacks(FitConfig(overrides={"keep": keep}).resolved(), tmp_path)
         (checkpoint,) = [c for c in callbacks if isinstance(c, BestModelCheckpoint)]
         assert checkpoint.save_best_only is save_best_only
 
@@ -284,19 +285,22 @@ def test_weight_averaging_comes_from_the_recipe_and_reaches_validation(tmp_path)
     from mnist_keras.models import build_model
     from mnist_keras.train import FitConfig, compile_for
 
-    config = FitConfig(model="bn-cnn-ema").with_architecture_defaults()
-    assert config.ema_momentum == 0.99
-    assert config.patience == config.epochs  # the cosine schedule always runs to its end
-    assert FitConfig(model="bn-cnn").with_architecture_defaults().patience == 5
-    assert FitConfig(model="bn-cnn-ema", patience=3).with_architecture_defaults().patience == 3
-    assert FitConfig(model="bn-cnn").with_architecture_defaults().ema_momentum == 0.0
-    assert FitConfig(model="bn-cnn-ema", ema_momentum=0.0).with_architecture_defaults().ema_momentum == 0.0
+    def recipe(model, **overrides):
+        return FitConfig(model=model, overrides=overrides).resolved().recipe
+
+    config = FitConfig(model="bn-cnn-ema").resolved()
+    assert config.recipe.ema_momentum == 0.99
+    assert config.recipe.patience == config.recipe.epochs  # the cosine schedule always runs to its end
+    assert recipe("bn-cnn").patience == 5
+    assert recipe("bn-cnn-ema", patience=3).patience == 3
+    assert recipe("bn-cnn").ema_momentum == 0.0
+    assert recipe("bn-cnn-ema", ema_momentum=0.0).ema_momentum == 0.0
     model = build_model("bn-cnn-ema")
     compile_for(model, config, steps=10)
     assert model.optimizer.use_ema and float(model.optimizer.ema_momentum) == 0.99
     swaps = [c for c in make_callbacks(config, tmp_path) if isinstance(c, keras.callbacks.SwapEMAWeights)]
     assert len(swaps) == 1 and not swaps[0].swap_on_epoch  # validation measures the average
-    assert not any(isinstance(c, keras.callbacks.SwapEMAWeights) for c in make_callbacks(FitConfig(), tmp_path))
+    assert not any(isinstance(c, keras.callbacks.SwapEMAWeights) for c in make_callbacks(FitConfig().resolved(), tmp_path))
 
 
 def test_a_run_with_weight_averaging_validates_the_model_it_saves(tmp_path, data_dir):
@@ -307,8 +311,8 @@ def test_a_run_with_weight_averaging_validates_the_model_it_saves(tmp_path, data
     from mnist_keras.data import load_mnist, make_splits
     from mnist_keras.train import FitConfig, fit
 
-    config = FitConfig(model="lamontagne", epochs=2, limit=1000, validation_size=1000, ema_momentum=0.9, keep="last",
-                       data_dir=str(data_dir), run_dir=str(tmp_path / "run"), publish="never", verbose=0)  # fmt: skip
+    config = FitConfig(model="lamontagne", overrides={"epochs": 2, "ema_momentum": 0.9, "keep": "last"}, limit=1000,
+                       validation_size=1000, data_dir=str(data_dir), run_dir=str(tmp_path / "run"), publish="never", verbose=0)  # fmt: skip
     fit(config)
     splits = make_splits(load_mnist(data_dir), validation_size=1000, limit=1000, seed=config.seed)
     predicted = load_model(tmp_path / "run" / "model.keras").predict(splits.x_val[..., None], verbose=0).argmax(1)

@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
-
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "tta_angles.py"
-
-
-def load_script():
-    spec = importlib.util.spec_from_file_location("tta_angles", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from script_runs import load_script
 
 
 def test_scores_the_runs_own_validation_split(trained_run, mnist, capsys):
     from mnist_keras.artifacts import load_model
     from mnist_keras.data import make_splits
 
-    script = load_script()
+    script = load_script("tta_angles")
     scores = script.validation_accuracies(trained_run, angles=(8.0,))
     assert list(scores) == ["plain", "±8°"]
     settings = json.loads((trained_run / "config.json").read_text())["settings"]

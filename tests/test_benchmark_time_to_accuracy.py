@@ -2,20 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import subprocess
-import sys
-from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "benchmark_tta.py"
-
-
-def load_script():
-    spec = importlib.util.spec_from_file_location("benchmark_tta", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from script_runs import load_script, run_script
 
 
 def test_quick_benchmark_runs_both_kinds_of_run_and_writes_its_section(tmp_path, data_dir):
@@ -23,11 +12,10 @@ def test_quick_benchmark_runs_both_kinds_of_run_and_writes_its_section(tmp_path,
     output = tmp_path / "docs" / "BENCHMARKS.md"
     output.parent.mkdir()
     output.write_text("# Performance benchmarks\n\n## Inference\n\nkept\n")
-    cmd = [sys.executable, str(SCRIPT), "--quick", "--models", "fast,keras-io", "--data-dir", str(data_dir)]
-    cmd += ["--output", str(output)]
-    result = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=900)
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
-    report = json.loads((output.parent / "tta.json").read_text())
+    run_script(
+        "benchmark_time_to_accuracy", "--quick", "--models", "fast,keras-io", "--data-dir", data_dir, "--output", output
+    )
+    report = json.loads((output.parent / "time_to_accuracy.json").read_text())
     assert [run["model"] for run in report["runs"]] == ["fast", "keras-io"]
     for run in report["runs"]:
         seconds = [point[0] for point in run["points"]]
@@ -39,14 +27,14 @@ def test_quick_benchmark_runs_both_kinds_of_run_and_writes_its_section(tmp_path,
     assert fit_run["seconds"] > 0 and fit_run["split"]["imports"] > 0
     assert fit_run["split"]["train: model.fit (with validation and callbacks)"] > 0
     assert report["summary"]["whole_process"]["speedup_whole_process"] > 0
-    assert (output.parent / "tta.png").stat().st_size > 10_000
+    assert (output.parent / "time_to_accuracy.png").stat().st_size > 10_000
     text = output.read_text()
     assert text.count("## Time to accuracy") == 1 and "## Inference\n\nkept" in text
-    assert "python scripts/benchmark_tta.py --quick" in text and "| imports |" in text
+    assert "python scripts/benchmark_time_to_accuracy.py --quick" in text and "| imports |" in text
 
 
 def test_first_reached_and_medians_count_misses_as_slowest():
-    benchmark = load_script()
+    benchmark = load_script("benchmark_time_to_accuracy")
     points = [(2.0, 0.5, 0.97), (4.0, 1.0, 0.991), (8.0, 2.0, 0.995)]
     assert benchmark.first_reached(points, 0.99) == 4.0
     assert benchmark.first_reached(points, 0.996) is None
