@@ -1,16 +1,18 @@
 #!/usr/bin/env python3
 """Check the edge program on 32-bit and 64-bit Raspberry Pi OS approximations, on an x86_64 Linux machine.
 
-The edge program (scripts/mnist_edge.py, or a zipapp such as mnist_edge.pyz), the
-model and the images are copied into a Debian bookworm root of each architecture
-(arm_roots.py: Debian's numpy and Pillow, then tflite-runtime 2.14 on armhf and
-ai-edge-litert on arm64, as a Pi user installs them) and run there under qemu with
-``--json``; the same program runs on the host with the host's Python. Every image
-must get the same digit on both, with probabilities within --tolerance
-(interpreters and numpy may differ in the last bits). As root, on Debian:
+The edge program (the bundle mnist_edge.pyz from 'mnist-keras bundle', or any single
+.py script taking MODEL IMAGE... --json), the model and the images are copied into a
+Debian bookworm root of each architecture (arm_roots.py: Debian's numpy and Pillow,
+then tflite-runtime 2.14 on armhf and ai-edge-litert on arm64, as a Pi user installs
+them) and run there under qemu with ``--json``; the same program runs on the host
+with the host's Python. Every image must get the same digit on both, with
+probabilities within --tolerance (interpreters and numpy may differ in the last
+bits). As root, on Debian:
 
     apt-get install -y debootstrap qemu-user-static binfmt-support
-    python3 scripts/check_edge_arm.py --arch armhf --arch arm64 scripts/mnist_edge.py MODEL.tflite IMAGES/
+    mnist-keras bundle --output /tmp/mnist_edge.pyz
+    python scripts/check_edge_arm.py --arch armhf --arch arm64 /tmp/mnist_edge.pyz MODEL.tflite IMAGES/
 
 The first run builds the roots (minutes each under qemu) in --roots; later runs reuse them.
 Exit status: 0 all agree, 1 a disagreement, error or traceback, 2 the check could not run.
@@ -226,7 +228,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="\n".join(__doc__.splitlines()[2:]),
     )
-    parser.add_argument("program", type=Path, help="the edge program: a .py script or a .pyz zipapp")
+    parser.add_argument(
+        "program", type=Path, help="the edge program: mnist_edge.pyz (mnist-keras bundle) or a .py script"
+    )
     parser.add_argument("model", type=Path, help="a .tflite model from 'mnist-keras export'")
     parser.add_argument("images", type=Path, nargs="+", metavar="IMAGE_OR_FOLDER", help="images, or folders of them")
     parser.add_argument(
