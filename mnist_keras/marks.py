@@ -58,13 +58,15 @@ def _label(mask: np.ndarray) -> np.ndarray:
     """
     h, w = mask.shape
     ys, xs = np.nonzero(mask)
-    index = np.full((h + 2, w + 2), -1, np.int64)
-    index[ys + 1, xs + 1] = np.arange(len(ys))
+    # Indices and labels are np.intp, numpy's index type: int64 on 64-bit, int32 on
+    # 32-bit ARM (Raspberry Pi OS armhf), where bincount and ufunc.at refuse int64.
+    index = np.full((h + 2, w + 2), -1, np.intp)
+    index[ys + 1, xs + 1] = np.arange(len(ys), dtype=np.intp)
     pairs = [(np.nonzero(nb >= 0)[0], nb[nb >= 0])
              for nb in (index[ys + 1 + dy, xs + 1 + dx] for dy, dx in ((0, 1), (1, -1), (1, 0), (1, 1)))]  # fmt: skip
     a = np.concatenate([p[0] for p in pairs])
     b = np.concatenate([p[1] for p in pairs])
-    parent = np.arange(len(ys))
+    parent = np.arange(len(ys), dtype=np.intp)
     while True:
         ra, rb = parent[a], parent[b]
         differ = ra != rb
@@ -73,17 +75,22 @@ def _label(mask: np.ndarray) -> np.ndarray:
         np.minimum.at(parent, np.maximum(ra, rb)[differ], np.minimum(ra, rb)[differ])
         while not np.array_equal(parent[parent], parent):
             parent = parent[parent]
-    labels = np.zeros((h, w), np.int64)
+    labels = np.zeros((h, w), np.intp)
     labels[ys, xs] = np.unique(parent, return_inverse=True)[1] + 1
     return labels
 
 
 def _boxes(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Pixel count (n,) and box (n, 4) = (top, left, bottom, right) of labels 1..n."""
+    """Pixel count (n,) and box (n, 4) = (top, left, bottom, right) of labels 1..n.
+
+    Both are np.intp, whatever integer type `labels` has; boxes start as
+    (h, w, -1, -1), beyond every pixel, and shrink onto their pixels.
+    """
+    h, w = labels.shape
     ys, xs = np.nonzero(labels)
-    lab = labels[ys, xs] - 1
+    lab = labels[ys, xs].astype(np.intp, copy=False) - 1
     n = int(labels.max())
-    box = np.stack([np.full(n, 1 << 30), np.full(n, 1 << 30), np.full(n, -1), np.full(n, -1)], axis=1)
+    box = np.tile(np.array([h, w, -1, -1], np.intp), (n, 1))  # (n, 4)
     np.minimum.at(box[:, 0], lab, ys)
     np.minimum.at(box[:, 1], lab, xs)
     np.maximum.at(box[:, 2], lab, ys)

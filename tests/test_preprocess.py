@@ -452,6 +452,21 @@ def test_separate_strokes_of_one_digit_are_kept():
         assert abs(h / w - height / width) < 0.25 * height / width, (h, w)
 
 
+def test_marks_are_labelled_with_the_index_type():
+    """Labels, pixel counts and boxes are np.intp: 32-bit numpy (armhf Raspberry Pi OS)
+    refuses int64 labels in np.bincount and ufunc.at (issue 23)."""
+    from mnist_keras.marks import _boxes, _label
+
+    mask = np.zeros((6, 8), bool)
+    mask[1:3, 1:3] = True  # a 2x2 blob ...
+    mask[4, 5:8] = True  # ... and a 3 px dash
+    labels = _label(mask)
+    for given in (labels, labels.astype(np.int64), labels.astype(np.int32)):
+        sizes, boxes = _boxes(given)
+        assert labels.dtype == sizes.dtype == boxes.dtype == np.intp
+        assert sizes.tolist() == [4, 3] and boxes.tolist() == [[1, 1, 2, 2], [4, 5, 4, 7]]
+
+
 def test_a_partly_inverted_background_keeps_the_digit():
     clean = small_seven()
     striped = clean.copy()
