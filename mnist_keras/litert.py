@@ -20,6 +20,7 @@ one-line message instead of the interpreter's own errors.
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Any
 
 import numpy as np
@@ -45,6 +46,10 @@ def interpreter_class() -> type:
     except ImportError:
         try:
             from tflite_runtime.interpreter import Interpreter
+
+            # tflite-runtime 2.14 on 32-bit ARM switches the CPU to flush subnormal floats to zero, and
+            # numpy then warns about it on every run; that is expected there and harmless for our models.
+            warnings.filterwarnings("ignore", message="The value of the smallest subnormal", category=UserWarning)
         except ImportError:
             try:
                 from tensorflow.lite import Interpreter  # deprecated; last resort
