@@ -131,7 +131,8 @@ def make_pad():
     """The drawing pad: a canvas with undo and bin icons whose value is the drawing as a small PNG."""
     import gradio as gr
 
-    return gr.HTML(value="", html_template=drawpad.HTML, css_template=drawpad.CSS, js_on_load=drawpad.JS,
+    pad = drawpad.DIGIT_PAD
+    return gr.HTML(value="", html_template=pad.html, css_template=pad.css, js_on_load=pad.js,
                    label="Draw a digit", elem_id="pad", padding=False)  # fmt: skip
 
 
@@ -160,7 +161,8 @@ def warm_up(classifier: Classifier) -> None:
         matplotlib.get_backend()
     except ImportError:
         pass  # the Space ships without it: then Gradio skips it too
-    stroke = np.full((drawpad.SHIP_PX, drawpad.SHIP_PX), 255, np.uint8)
+    side = drawpad.DIGIT_PAD.ship_height_px
+    stroke = np.full((side, side), 255, np.uint8)
     stroke[20:92, 50:62] = 0  # a "1"
     buffer = io.BytesIO()
     Image.fromarray(stroke).save(buffer, format="PNG")

@@ -7,7 +7,7 @@ event; and as the output of a Clear event its loading overlay could stay over
 the canvas for good, every server event answered, so the next stroke landed on
 the overlay and was never answered (issue 11). This pad keeps the strokes in
 the browser, paints them on a canvas, and on each pen-up sets its value to one
-small PNG (a data URL of ``SHIP_PX`` x ``SHIP_PX`` pixels, a few kB), which
+small PNG (a data URL of ``Pad.ship_width_px`` x ``Pad.ship_height_px`` pixels, a few kB), which
 Gradio sends with the event itself. Clearing is done in the browser: the bin icon, the undo icon and the
 page's Clear button only set the value to ``""``.
 
@@ -20,13 +20,13 @@ from __future__ import annotations
 import base64
 import binascii
 
+from dataclasses import dataclass
+
 from .preprocess import ImageError
 
-CANVAS_PX = 400  # the pad's drawing surface, square; shown at up to this many CSS pixels
-PEN_PX = 36  # pen width on that canvas: ~9 % of the side, so a digit filling the pad has MNIST-like strokes
-SHIP_PX = 112  # side of the PNG sent per drawing: 4x MNIST's 28, plenty for the 20x20 digit box
 PNG_DATA_URL = "data:image/png;base64,"
-MAX_VALUE_CHARS = 1_000_000  # a 112x112 PNG is a few kB; anything this large is not from the pad
+MAX_VALUE_CHARS = 1_000_000  # a pad's PNG is a few kB; anything this large is not from the pad
+PEN_SHARE = 0.09  # pen width as a share of the pad's height: a digit filling the height has MNIST-like strokes
 
 # icons drawn with lines, not emoji: an emoji needs a font the machine may not have
 _ICON = (
@@ -36,9 +36,35 @@ _ICON = (
 UNDO_SVG = _ICON + '<path d="M9 14 4 9l5-5"/><path d="M4 9h10a6 6 0 0 1 0 12h-3"/></svg>'
 BIN_SVG = _ICON + '<path d="M3 6h18"/><path d="M8 6V4h8v2"/><path d="M6 6l1 15h10l1-15"/></svg>'
 
-HTML = f"""
-<div class="pad">
-  <canvas width="{CANVAS_PX}" height="{CANVAS_PX}" aria-label="Drawing area: draw a digit"></canvas>
+
+@dataclass(frozen=True)
+class Pad:
+    """One drawing pad: its canvas, the size of the PNG it sends, and what it asks for.
+
+    The digit pad is square; the number pad is as wide as four digits, so a
+    person writes a number on one line. Both send a PNG scaled down to
+    ``ship_height_px`` (4x MNIST's 28 for the digit pad), a few kB.
+    """
+
+    name: str  # CSS class suffix: two pads on one page keep their own styles
+    width_px: int
+    height_px: int
+    ship_height_px: int
+    label: str
+
+    @property
+    def pen_px(self) -> int:
+        return round(PEN_SHARE * self.height_px)
+
+    @property
+    def ship_width_px(self) -> int:
+        return self.ship_height_px * self.width_px // self.height_px
+
+    @property
+    def html(self) -> str:
+        return f"""
+<div class="pad pad-{self.name}">
+  <canvas width="{self.width_px}" height="{self.height_px}" aria-label="Drawing area: {self.label}"></canvas>
   <div class="tools">
     <button type="button" class="undo" aria-label="Undo" title="Undo the last stroke">{UNDO_SVG}</button>
     <button type="button" class="bin" aria-label="Clear drawing" title="Clear the drawing">{BIN_SVG}</button>
@@ -46,41 +72,51 @@ HTML = f"""
 </div>
 """
 
-CSS = f"""
-.pad {{ position: relative; width: 100%; max-width: {CANVAS_PX}px; margin: 0 auto; }}
-canvas {{ display: block; width: 100%; aspect-ratio: 1; touch-action: none; cursor: crosshair;
-          background: #fff; border: 1px solid var(--border-color-primary); border-radius: 4px; }}
-.tools {{ position: absolute; top: 6px; right: 6px; display: flex; gap: 4px; }}
-.tools button {{ width: 34px; height: 34px; display: flex; align-items: center; justify-content: center; color: #333; cursor: pointer;
-                 background: #f3f3f3; border: 1px solid #ccc; border-radius: 4px; }}
-.tools button:hover {{ background: #e4e4e4; }}
+    @property
+    def css(self) -> str:
+        return f"""
+.pad-{self.name} {{ position: relative; width: 100%; max-width: {self.width_px}px; margin: 0 auto; }}
+.pad-{self.name} canvas {{ display: block; width: 100%; aspect-ratio: {self.width_px} / {self.height_px}; touch-action: none;
+          cursor: crosshair; background: #fff; border: 1px solid var(--border-color-primary); border-radius: 4px; }}
+.pad-{self.name} .tools {{ position: absolute; top: 6px; right: 6px; display: flex; gap: 4px; }}
+.pad-{self.name} .tools button {{ width: 34px; height: 34px; display: flex; align-items: center; justify-content: center;
+                 color: #333; cursor: pointer; background: #f3f3f3; border: 1px solid #ccc; border-radius: 4px; }}
+.pad-{self.name} .tools button:hover {{ background: #e4e4e4; }}
 """
+
+    @property
+    def js(self) -> str:
+        return _JS.format(ship_width=self.ship_width_px, ship_height=self.ship_height_px, pen=self.pen_px)
+
+
+DIGIT_PAD = Pad("digit", 400, 400, 112, "draw a digit")
+NUMBER_PAD = Pad("number", 1200, 300, 112, "write a number")
 
 # Runs once when the component is mounted (gr.HTML's js_on_load: element, props, watch are given).
 # Strokes are kept as point lists so undo can repaint; setting props.value makes Gradio fire
 # the component's change event with that value; a value set to "" from outside wipes the canvas.
-JS = f"""
+_JS = """
 const canvas = element.querySelector("canvas");
 const ctx = canvas.getContext("2d");
 const small = document.createElement("canvas");
-small.width = small.height = {SHIP_PX};
+small.width = {ship_width};
+small.height = {ship_height};
 const sctx = small.getContext("2d");
 const strokes = [];
 let current = null;
-
 function blank() {{
   ctx.fillStyle = "#fff";
   ctx.fillRect(0, 0, canvas.width, canvas.height);
 }}
 function pen() {{
   ctx.strokeStyle = ctx.fillStyle = "#000";
-  ctx.lineWidth = {PEN_PX};
+  ctx.lineWidth = {pen};
   ctx.lineCap = ctx.lineJoin = "round";
 }}
 function dot(p) {{
   pen();
   ctx.beginPath();
-  ctx.arc(p[0], p[1], {PEN_PX} / 2, 0, 2 * Math.PI);
+  ctx.arc(p[0], p[1], {pen} / 2, 0, 2 * Math.PI);
   ctx.fill();
 }}
 function segment(a, b) {{
