@@ -98,6 +98,17 @@ def _boxes(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.bincount(lab, minlength=n), box
 
 
+def components(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """8-connected marks of a boolean (H, W) mask, for readers of several digits (``reader``).
+
+    Returns ((H, W) labels 1..n with 0 for no ink, (n,) pixel counts, (n, 4) boxes
+    (top, left, bottom, right), inclusive).
+    """
+    labels = _label(mask)
+    sizes, boxes = _boxes(labels)
+    return labels, sizes, boxes
+
+
 def _is_line(size: int, box: np.ndarray, shape: tuple[int, int]) -> bool:
     """A mark that spans most of the image one way and is thin: a line across, not a digit."""
     spans = (box[2] - box[0] + 1, box[3] - box[1] + 1)

@@ -41,6 +41,7 @@ from __future__ import annotations
 import io
 import os
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -199,9 +200,22 @@ def load_grayscale(source: Source, *, name: str | None = None) -> np.ndarray:
     return _array_to_gray(_pil_to_array(_open(source, name)), name)
 
 
+def _reduction(shape: tuple[int, ...]) -> int:
+    """The whole factor `_limit_size` reduces an image of this (H, W) shape by (1: not at all)."""
+    return -(-max(shape) // MAX_WORK_SIDE)  # ceil division
+
+
+def work_image(gray: np.ndarray) -> tuple[np.ndarray, int]:
+    """(H, W) gray -> (the image the ink is found in, the factor it was reduced by).
+
+    The factor maps work pixels back to the source's (the number reader's boxes).
+    """
+    return _limit_size(gray), max(1, _reduction(gray.shape))
+
+
 def _limit_size(gray: np.ndarray) -> np.ndarray:
     """Box-reduce huge photos; the digit ends up 20 px anyway, so detail is not lost."""
-    factor = -(-max(gray.shape) // MAX_WORK_SIDE)  # ceil division
+    factor = _reduction(gray.shape)
     if factor <= 1:
         return gray
     return np.asarray(Image.fromarray(gray, "F").reduce(factor), dtype=np.float32)
@@ -350,13 +364,42 @@ def _seeds(dev: np.ndarray, level: float, peak: float) -> np.ndarray:
     return dev > max(level, SEED_FRACTION * peak)
 
 
-def _ink(gray: np.ndarray, name: str) -> np.ndarray:
-    """(H, W) source gray -> (H, W) float32 ink 0..255 on 0 background.
+@dataclass(frozen=True)
+class Ink:
+    """The ink of a whole image, before any mark is picked as "the digit".
+
+    What `to_mnist` (one digit: `digit_parts` picks its marks) and the number
+    reader (`reader.py`: every digit-sized mark) share: background, polarity,
+    salt noise and fog are handled once, here.
+    """
+
+    deviation: np.ndarray  # (H, W) float32: grey levels off the background, digit side positive
+    level: float  # deviation that counts as ink (noise-aware)
+    sigma: float  # noise sigma of the background, grey levels
+    peak: float  # the ink peak (99th percentile of the ink), >= MIN_CONTRAST
+
+    @property
+    def seeds(self) -> np.ndarray:
+        """(H, W) bool: ink clearly above noise and not much fainter than the digits."""
+        return _seeds(self.deviation, self.level, self.peak)
+
+    @property
+    def faint(self) -> np.ndarray:
+        """(H, W) bool: pixels faint enough to join a stroke only as its anti-aliased rim."""
+        return self.deviation > max(RIM_LEVEL, RIM_SIGMAS * self.sigma)
+
+    def grey(self, mask: np.ndarray) -> np.ndarray:
+        """(H, W) float32 ink 0..255 (the peak at 255) where `mask` is set, 0 elsewhere."""
+        return np.where(mask, np.clip(self.deviation * (255 / self.peak), 0, 255), 0).astype(np.float32)
+
+
+def find_ink(gray: np.ndarray, name: str) -> Ink:
+    """(H, W) source gray -> the image's :class:`Ink`, or NoDigitError when there is none.
 
     Polarity: the side (darker or brighter than background) with more ink mass is
     the digit, which handles dark-on-light, light-on-dark and any colours.  Salt
-    noise is median-filtered away first; then only the marks that make up the digit
-    (`marks.digit_parts`) are kept, so specks, mud and crossing lines do not widen its box.
+    noise is median-filtered away first; a background that varies faster than a
+    plane (fog) is taken as a local median.
     """
     dev, level, sigma = _deviation(gray)
     if is_salty(dev > level):
@@ -370,10 +413,19 @@ def _ink(gray: np.ndarray, name: str) -> np.ndarray:
             f"no digit found in {name}: the image is blank or has too "
             "little contrast; draw or photograph a darker/larger digit"
         )
-    seeds = digit_parts(_seeds(dev, level, peak))
+    return Ink(dev, level, sigma, peak)
+
+
+def _ink(gray: np.ndarray, name: str) -> np.ndarray:
+    """(H, W) source gray -> (H, W) float32 ink 0..255 on 0 background, the digit's marks only.
+
+    Only the marks that make up the digit (`marks.digit_parts`) are kept, so specks,
+    mud and crossing lines do not widen its box.
+    """
+    ink = find_ink(gray, name)
+    seeds = digit_parts(ink.seeds)
     allowed = span_of_digit(seeds, _stroke_width(seeds.astype(np.float32)))
-    rim = _grow(seeds & allowed, (dev > max(RIM_LEVEL, RIM_SIGMAS * sigma)) & allowed)
-    return np.where(rim, np.clip(dev * (255 / peak), 0, 255), 0).astype(np.float32)
+    return ink.grey(_grow(seeds & allowed, ink.faint & allowed))
 
 
 def _resize_longer(a: np.ndarray, side: int, resample: int) -> np.ndarray:
@@ -459,7 +511,16 @@ def to_mnist(source: Source, *, name: str | None = None) -> np.ndarray:
     """
     name = name or _default_name(source)
     gray = _limit_size(load_grayscale(source, name=name))  # (H, W)
-    return np.rint(_centre(_fit_box(_ink(gray, name)))).astype(np.uint8)
+    return ink_to_mnist(_ink(gray, name))
+
+
+def ink_to_mnist(ink: np.ndarray) -> np.ndarray:
+    """(h, w) float ink 0..255 on 0 (some of it nonzero) -> (28, 28) uint8, MNIST-normalised.
+
+    The ink's box is fitted into 20x20 and centred by mass in 28x28: `to_mnist`'s
+    last step, also used by the number reader on each digit's crop.
+    """
+    return np.rint(_centre(_fit_box(ink))).astype(np.uint8)
 
 
 def to_model_input(images: Iterable[Source]) -> np.ndarray:

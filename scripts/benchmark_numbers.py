@@ -1,0 +1,382 @@
+#!/usr/bin/env python
+"""Benchmark the number reader (``mnist_keras.reader``) on generated numbers (``mnist_keras.numberset``).
+
+Per condition (separated, touching, overlapping, multi-stroke, sizes, lines,
+photo-like, printed) and per length: string accuracy (the whole number right,
+lines included), digit accuracy (true digits whose box is found, IoU >= 0.5, and
+read right) and segmentation accuracy (as many digits as the truth, every box
+matching in reading order); how many numbers hold a ``?`` and how many are wrong
+without one (silent errors). Two baselines read the same images:
+
+``one digit``
+    today's single-digit path: ``preprocess.to_mnist`` on the whole image, one answer.
+``equal split``
+    the ink's bounding box cut into the TRUE number of digits, equal widths, each
+    part normalised like a digit: a baseline told the count it could not know.
+    One line only, so it cannot read the ``lines`` condition.
+
+The test split (MNIST test digits, held-out fonts) is what the docs report; the
+validation split (validation digits, training fonts) is for choices: with
+``--split validation`` the script also sweeps the ``?`` threshold and prints the
+one that ``choose_threshold`` picks (``reader.MIN_PROBABILITY`` holds it).
+
+    python scripts/benchmark_numbers.py MODEL.tflite --split validation      # choices; prints, writes nothing in docs/
+    python scripts/benchmark_numbers.py MODEL.tflite                         # test: docs/BENCHMARKS.md, numbers.json/png
+    python scripts/benchmark_numbers.py MODEL.tflite --per-condition 20 --output /tmp/n   # quick check
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "scripts"))  # benchmark_docs
+
+import numpy as np  # noqa: E402
+from benchmark_docs import load_note, write_section  # noqa: E402 (after the sys.path lines)
+
+from mnist_keras import numberset, reader  # noqa: E402
+from mnist_keras.preprocess import ImageError, find_ink, ink_to_mnist, load_grayscale, to_mnist, work_image  # noqa: E402
+
+SECTION = "numbers"
+DEFAULT_PER_CONDITION = 300
+TIMING_IMAGES = 100  # separated 4-digit images timed ...
+TIMING_ROUNDS = 3  # ... this many times, interleaved; the median is reported
+SILENT_ERROR_COST = 5.0  # a digit shown wrong costs this many digits shown as "?" (choose_threshold)
+THRESHOLDS = tuple(np.round(np.arange(0.0, 1.0, 0.05), 2)) + (0.97, 0.99, 0.995)
+TARGETS = {"separated_4": 0.97, "touching": 0.90, "printed": 0.98}  # string accuracy, int8 robust model
+EXAMPLES = 8  # right and wrong readings shown each
+
+
+# ---------------------------------------------------------------- reading
+
+
+def read_reader(sample: numberset.NumberImage, predict, threshold: float) -> dict:
+    """The reader's answer for one image: text, boxes, per-digit probabilities, time."""
+    start = time.perf_counter()
+    try:
+        reading = reader.read_number(sample.image, predict, threshold=threshold)
+    except ImageError as err:
+        return {"text": "", "boxes": [], "digits": [], "probabilities": [], "seconds": time.perf_counter() - start,
+                "error": str(err)}  # fmt: skip
+    seconds = time.perf_counter() - start
+    return {"text": reading.text, "boxes": [d.box for d in reading.digits],
+            "digits": [d.digit for d in reading.digits], "probabilities": [d.probability for d in reading.digits],
+            "seconds": seconds}  # fmt: skip
+
+
+def read_one_digit(sample: numberset.NumberImage, predict) -> dict:
+    """Baseline: the whole image as one digit, as ``mnist-keras predict`` does today."""
+    try:
+        digit = int(predict(to_mnist(sample.image)[np.newaxis, ..., np.newaxis])[0].argmax())
+    except ImageError:
+        return {"text": "", "boxes": []}
+    h, w = sample.image.shape
+    return {"text": str(digit), "boxes": [(0, 0, w, h)]}
+
+
+def read_equal_split(sample: numberset.NumberImage, predict) -> dict:
+    """Baseline: the ink's bounding box cut into the true digit count, equal widths."""
+    count = len(sample.boxes)
+    try:
+        gray = load_grayscale(sample.image)
+        work, factor = work_image(gray)
+        ink = find_ink(work, "image")
+    except ImageError:
+        return {"text": "", "boxes": []}
+    grey = ink.grey(ink.seeds)
+    rows, cols = np.flatnonzero(grey.any(axis=1)), np.flatnonzero(grey.any(axis=0))
+    edges = np.linspace(cols[0], cols[-1] + 1, count + 1).round().astype(np.intp)
+    crops, boxes = [], []
+    for a, b in zip(edges, edges[1:]):
+        part = grey[rows[0] : rows[-1] + 1, a:b]
+        if not part.any():
+            part = np.pad(np.full((1, 1), 255.0, np.float32), 1)  # no ink in this part: a dot
+        crops.append(ink_to_mnist(part))
+        boxes.append((int(a) * factor, int(rows[0]) * factor, int(b) * factor, (int(rows[-1]) + 1) * factor))
+    digits = predict(np.stack(crops)[..., np.newaxis]).argmax(axis=1)
+    return {"text": "".join(map(str, digits)), "boxes": boxes}
+
+
+def evaluate(samples: list, predict, threshold: float, progress=print) -> list[dict]:
+    """Every sample read by the reader and both baselines: one record per sample."""
+    records = []
+    for i, sample in enumerate(samples):
+        got = read_reader(sample, predict, threshold)
+        record = {"condition": sample.condition, "length": len(sample.boxes), "truth": sample.text,
+                  "read": got["text"], "seconds": got["seconds"], **numberset.score(sample, got["text"], got["boxes"]),
+                  "unsure": "?" in got["text"], "probabilities": got["probabilities"],
+                  "digits_read": got["digits"], "boxes_read": got["boxes"]}  # fmt: skip
+        for name, fn in (("one_digit", read_one_digit), ("equal_split", read_equal_split)):
+            base = fn(sample, predict)
+            record[name] = numberset.score(sample, base["text"], base["boxes"])
+        records.append(record)
+        if progress and (i + 1) % 500 == 0:
+            progress(f"  read {i + 1}/{len(samples)}")
+    return records
+
+
+# ---------------------------------------------------------------- summaries
+
+
+def summarise(records: list[dict], key) -> dict[str, dict]:
+    """Group records by ``key(record)`` -> accuracies of the reader and the baselines."""
+    groups: dict[str, list[dict]] = defaultdict(list)
+    for r in records:
+        groups[str(key(r))].append(r)
+    out = {}
+    for name, rows in groups.items():
+        digits = sum(r["digits"] for r in rows)
+        out[name] = {
+            "numbers": len(rows),
+            "string": _mean(r["string"] for r in rows),
+            "digit": sum(r["digits_right"] for r in rows) / digits,
+            "segmentation": _mean(r["segmented"] for r in rows),
+            "unsure": _mean(r["unsure"] for r in rows),
+            "silent_errors": _mean(not r["string"] and not r["unsure"] for r in rows),
+            "median_ms": 1000 * statistics.median(r["seconds"] for r in rows),
+            **{f"{base}_{m}": (_mean(r[base][m] for r in rows) if m != "digit"
+                               else sum(r[base]["digits_right"] for r in rows) / digits)
+               for base in ("equal_split", "one_digit") for m in ("string", "digit", "segmentation")},
+        }  # fmt: skip
+    return out
+
+
+def _mean(values) -> float:
+    values = [float(v) for v in values]
+    return sum(values) / len(values) if values else float("nan")
+
+
+def digit_outcomes(records: list[dict]) -> tuple[np.ndarray, np.ndarray]:
+    """(probability, right) of every digit read in a number whose segmentation is right."""
+    probs, right = [], []
+    for r in records:
+        if r["segmented"]:
+            truth = r["truth"].replace("\n", "")
+            probs += r["probabilities"]
+            right += [int(d) == int(t) for d, t in zip(r["digits_read"], truth)]
+    return np.asarray(probs), np.asarray(right, bool)
+
+
+def threshold_costs(records: list[dict], thresholds=THRESHOLDS) -> list[dict]:
+    """Per threshold: digits shown wrong (silent), right digits shown as ``?``, and the cost."""
+    probs, right = digit_outcomes(records)
+    rows = []
+    for t in thresholds:
+        shown = probs >= t
+        silent, flagged = int((shown & ~right).sum()), int((~shown & right).sum())
+        rows.append({"threshold": float(t), "silent_errors": silent, "right_flagged": flagged,
+                     "wrong_flagged": int((~shown & ~right).sum()), "cost": SILENT_ERROR_COST * silent + flagged})  # fmt: skip
+    return rows
+
+
+def choose_threshold(records: list[dict]) -> float:
+    """The threshold with the lowest cost on validation records (ties: the lowest threshold).
+
+    Cost: SILENT_ERROR_COST per digit shown wrong without ``?`` plus 1 per right digit shown
+    as ``?``, over the digits of correctly segmented numbers (a threshold cannot fix the others).
+    """
+    rows = threshold_costs(records)
+    return min(rows, key=lambda r: (r["cost"], r["threshold"]))["threshold"]
+
+
+def time_four_digits(samples: list, predict) -> dict:
+    """Median milliseconds per separated 4-digit image: TIMING_ROUNDS rounds over the same images."""
+    images = [s.image for s in samples if s.condition == "separated_4"][:TIMING_IMAGES]
+    rounds = []
+    for _ in range(TIMING_ROUNDS):
+        times = []
+        for image in images:
+            start = time.perf_counter()
+            reader.read_number(image, predict)
+            times.append(time.perf_counter() - start)
+        rounds.append(1000 * statistics.median(times))
+    return {"images": len(images), "rounds_median_ms": rounds, "median_ms": statistics.median(rounds)}
+
+
+# ---------------------------------------------------------------- reports
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}%"
+
+
+def markdown(report: dict) -> str:
+    """The BENCHMARKS.md section: how it was measured, the table per condition and per length, targets."""
+    m = report["machine"]
+    lines = [
+        "## Reading whole numbers",
+        "",
+        f"Measured by `{report['command']}` on {report['date']}.",
+        "",
+        f"Model: `{report['model']}` ({report['model_kind']}). Images: {report['numbers']} generated numbers, "
+        f"{report['per_condition']} per condition, seed {report['seed']}, split `{report['split']}` "
+        f"({'MNIST test digits and held-out fonts' if report['split'] == 'test' else 'validation digits and training fonts'}"
+        f"; `mnist_keras/numberset.py`). `?` threshold {report['threshold']} (`reader.MIN_PROBABILITY`, chosen on "
+        "validation numbers: docs/NUMBERS.md).",
+        "",
+        f"Machine: {m['cpu']}, {m['cores']} cores; Python {m['python']}. Load average (1 min) {m['load_before']:.2f} "
+        f"before, {m['load_after']:.2f} after. {load_note(m['load_before'])}",
+        "",
+        "String: the whole number right (a `?` counts as wrong). Digit: true digits found (IoU >= 0.5) and read "
+        "right. Segmentation: as many digits as the truth, every box matching. Unsure: numbers shown with a `?`. "
+        "Silent: numbers wrong without any `?`. Baselines: *equal split* cuts the ink's box into the true digit "
+        "count (it is told the count); *one digit* is today's single-digit path.",
+        "",
+        "| condition | numbers | string | digit | segmentation | unsure | silent | equal split: string | digit "
+        "| one digit: string | ms (median) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, row in {**report["conditions"], "all": report["overall"]}.items():
+        target = TARGETS.get(name)
+        mark = f" (target {_pct(target)})" if target is not None else ""
+        lines.append(
+            f"| {name}{mark} | {row['numbers']} | {_pct(row['string'])} | {_pct(row['digit'])} | "
+            f"{_pct(row['segmentation'])} | {_pct(row['unsure'])} | {_pct(row['silent_errors'])} | "
+            f"{_pct(row['equal_split_string'])} | {_pct(row['equal_split_digit'])} | {_pct(row['one_digit_string'])} | "
+            f"{row['median_ms']:.0f} |"
+        )
+    lines += ["", "Handwritten numbers of the `separated` condition by length:", "",
+              "| digits | numbers | string | digit | segmentation | equal split: string |", "|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+    for length, row in sorted(report["separated_by_length"].items(), key=lambda kv: int(kv[0])):
+        lines.append(f"| {length} | {row['numbers']} | {_pct(row['string'])} | {_pct(row['digit'])} | "
+                     f"{_pct(row['segmentation'])} | {_pct(row['equal_split_string'])} |")  # fmt: skip
+    t = report["timing"]
+    lines += ["", f"Time to read a separated 4-digit image (load, find the ink, cut, one classifier call, pick): "
+              f"median {t['median_ms']:.1f} ms over {t['images']} images, {TIMING_ROUNDS} rounds "
+              f"({', '.join(f'{x:.1f}' for x in t['rounds_median_ms'])} ms).",
+              "", "Targets (string accuracy): " + "; ".join(
+                  f"{name} {_pct(report['conditions'][name]['string'])} against {_pct(goal)} "
+                  f"({'met' if report['conditions'][name]['string'] >= goal else 'NOT met'})"
+                  for name, goal in TARGETS.items() if name in report["conditions"]) + ".",
+              "", "Every number is in `docs/numbers.json`; right and wrong readings are drawn in "
+              "`docs/numbers_examples.png`."]  # fmt: skip
+    return "\n".join(lines)
+
+
+def examples_png(samples: list, records: list[dict], predict, path: Path, rng_seed: int = 0) -> None:
+    """EXAMPLES right and EXAMPLES wrong readings, annotated by ``reader.annotate``, one per row half."""
+    from PIL import Image, ImageDraw
+
+    rng = np.random.default_rng(rng_seed)
+    right = [i for i, r in enumerate(records) if r["string"]]
+    wrong = [i for i, r in enumerate(records) if not r["string"]]
+    picked = [("right", i) for i in rng.permutation(right)[:EXAMPLES]] + [
+        ("wrong", i) for i in rng.permutation(wrong)[:EXAMPLES]
+    ]
+    tiles = []
+    for kind, i in picked:
+        sample = samples[i]
+        picture = reader.annotate(sample.image, reader.read_number(sample.image, predict))
+        scale = 120 / picture.height
+        picture = picture.resize((max(1, round(picture.width * scale)), 120))
+        tile = Image.new("RGB", (max(picture.width, 260), 150), (255, 255, 255))
+        tile.paste(picture, (0, 30))
+        truth, read = sample.text.replace("\n", "/"), records[i]["read"].replace("\n", "/")
+        ImageDraw.Draw(tile).text((2, 2), f"{kind}: {sample.condition}\ntruth {truth}  read {read or '-'}",
+                                  fill=(0, 120, 0) if kind == "right" else (200, 0, 0))  # fmt: skip
+        tiles.append(tile)
+    width = 1400
+    rows, row, x = [], [], 0
+    for tile in tiles:
+        if x + tile.width > width and row:
+            rows.append(row)
+            row, x = [], 0
+        row.append(tile)
+        x += tile.width + 6
+    rows.append(row)
+    sheet = Image.new("RGB", (width, 156 * len(rows)), (235, 235, 235))
+    for r, row in enumerate(rows):
+        x = 0
+        for tile in row:
+            sheet.paste(tile, (x, 156 * r))
+            x += tile.width + 6
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(path)
+
+
+def machine(load_before: float) -> dict:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else platform.processor()  # fmt: skip
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "load_before": load_before,
+            "load_after": os.getloadavg()[0]}  # fmt: skip
+
+
+# ---------------------------------------------------------------- main
+
+
+def run(model: str, *, split: str, per_condition: int, seed: int, threshold: float, progress=print) -> dict:
+    """Generate the set, read it, time it, summarise: the report as a dict (records included)."""
+    from mnist_keras.predict import load_predictor
+
+    load_before = os.getloadavg()[0]
+    date = time.strftime("%Y-%m-%d %H:%M %Z")
+    predictor = load_predictor(model)
+    progress(f"generating {per_condition} numbers per condition ({split})")
+    samples = numberset.make_set(split, per_condition, seed=seed)
+    progress(f"reading {len(samples)} numbers")
+    records = evaluate(samples, predictor.predict_proba, threshold, progress)
+    timing = time_four_digits(samples, predictor.predict_proba)
+    report = {
+        "date": date, "model": str(model), "model_kind": predictor.kind, "split": split, "seed": seed,
+        "per_condition": per_condition, "numbers": len(samples), "threshold": threshold,
+        "machine": machine(load_before), "timing": timing,
+        "conditions": summarise(records, lambda r: r["condition"]),
+        "overall": summarise(records, lambda r: "all")["all"],
+        "separated_by_length": summarise([r for r in records if r["condition"] == "separated"], lambda r: r["length"]),
+        "thresholds": threshold_costs(records),
+    }  # fmt: skip
+    if split == numberset.VALIDATION:
+        report["chosen_threshold"] = choose_threshold(records)
+    return {**report, "records": records, "samples": samples, "predict": predictor.predict_proba}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("model", help="A .tflite or .keras model (the targets are for the int8 robust model).")
+    parser.add_argument("--split", choices=(numberset.TEST, numberset.VALIDATION), default=numberset.TEST,
+                        help="Numbers from MNIST test digits and held-out fonts (test, the default) or from the "
+                             "validation digits and training fonts (validation: for choices).")  # fmt: skip
+    parser.add_argument("--per-condition", type=int, default=DEFAULT_PER_CONDITION, help="Numbers per condition.")
+    parser.add_argument("--seed", type=int, default=0, help="Seed of the generated numbers.")
+    parser.add_argument("--threshold", type=float, default=reader.MIN_PROBABILITY,
+                        help="Probability below which a digit is shown as '?' (default: reader.MIN_PROBABILITY).")  # fmt: skip
+    parser.add_argument("--output", type=Path, default=REPO / "docs",
+                        help="Folder for BENCHMARKS.md's section, numbers.json and numbers_examples.png (test split).")  # fmt: skip
+    args = parser.parse_args(argv)
+    report = run(args.model, split=args.split, per_condition=args.per_condition, seed=args.seed,
+                 threshold=args.threshold)  # fmt: skip
+    samples, records, predict = report.pop("samples"), report.pop("records"), report.pop("predict")
+    report["command"] = "python scripts/benchmark_numbers.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    text = markdown(report)
+    print(text)
+    if args.split == numberset.VALIDATION:
+        print("\nthreshold sweep on validation (digits of rightly segmented numbers):")
+        for row in report["thresholds"]:
+            print(f"  {row['threshold']:.3f}: silent {row['silent_errors']:4d}  right shown as ? {row['right_flagged']:4d}"
+                  f"  wrong shown as ? {row['wrong_flagged']:4d}  cost {row['cost']:.0f}")  # fmt: skip
+        print(f"chosen threshold: {report['chosen_threshold']} (SILENT_ERROR_COST {SILENT_ERROR_COST})")
+        name = "numbers_validation.json"
+    else:
+        write_section(args.output / "BENCHMARKS.md", SECTION, text)
+        examples_png(samples, records, predict, args.output / "numbers_examples.png")
+        name = "numbers.json"
+    args.output.mkdir(parents=True, exist_ok=True)
+    keep = ("condition", "length", "truth", "read", "string", "digits", "digits_right", "segmented", "unsure")
+    report["records"] = [{k: r[k] for k in keep} for r in records]
+    (args.output / name).write_text(json.dumps(report, indent=1, default=float) + "\n")
+    print(f"wrote {args.output / name}")
+
+
+if __name__ == "__main__":
+    main()

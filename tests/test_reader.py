@@ -1,0 +1,229 @@
+"""The number reader: segmentation, lines, "?", bad inputs and pictures, with a stub classifier (no TensorFlow).
+
+The stub classifies a crop by its cosine similarity to templates: the digits 0-9
+of one font, put through ``to_mnist``. Numbers drawn in that font therefore read
+right exactly when the reader cuts them into the right crops, which is what
+these tests are about; how well a real model reads real handwriting is the
+benchmark's business (scripts/benchmark_numbers.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+from mnist_keras import marks, printed, reader
+from mnist_keras.preprocess import ImageError, NoDigitError, to_mnist
+
+FONT = next(f for f in printed.FONTS if f.name == "DejaVu Sans Bold")
+SIZE = 64  # glyph size, px
+SHARPNESS = 40.0  # the stub's softmax temperature on cosine similarities
+
+
+def font() -> ImageFont.FreeTypeFont:
+    return ImageFont.truetype(str(printed.font_path(FONT)), SIZE)
+
+
+def draw(
+    text: str, *, advance: float = 1.0, canvas=(640, 160), at=(40, 40), gap_row: float | None = None
+) -> np.ndarray:
+    """Black digits on white, one line; ``advance`` scales the space each glyph takes (< 1: they touch).
+
+    ``gap_row``: if given, a white band 3 px high is cut through every glyph at this share of its height
+    (a digit drawn in two strokes).
+    """
+    image = Image.new("L", canvas, 255)
+    pen = ImageDraw.Draw(image)
+    f = font()
+    x = at[0]
+    for char in text:
+        pen.text((x, at[1]), char, fill=0, font=f)
+        x += f.getlength(char) * advance
+    pixels = np.asarray(image).copy()
+    if gap_row is not None:
+        ink_rows = np.flatnonzero((pixels < 128).any(axis=1))
+        y = round(ink_rows[0] + gap_row * (ink_rows[-1] - ink_rows[0]))
+        pixels[y : y + 3] = 255
+    return pixels
+
+
+@pytest.fixture(scope="module")
+def templates() -> np.ndarray:
+    """(10, 784) unit vectors: each digit of FONT drawn alone, through to_mnist."""
+    rows = np.stack([to_mnist(draw(str(d), canvas=(160, 160))).astype(np.float64).ravel() for d in range(10)])
+    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+@pytest.fixture(scope="module")
+def stub(templates):
+    """predict_proba by template matching: (N, 28, 28, 1) uint8 -> (N, 10)."""
+
+    def predict_proba(batch: np.ndarray) -> np.ndarray:
+        x = batch.reshape(len(batch), -1).astype(np.float64)
+        x /= np.linalg.norm(x, axis=1, keepdims=True) + 1e-9
+        logits = SHARPNESS * (x @ templates.T)
+        e = np.exp(logits - logits.max(axis=1, keepdims=True))
+        return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+
+    predict_proba.calls = []
+    return predict_proba
+
+
+# ---------------------------------------------------------------- reading
+
+
+def test_a_drawn_three_digit_number(stub):
+    image = draw("307")
+    reading = reader.read_number(image, stub)
+    assert reading.text == "307" and reading.lines == ("307",) and reading.sure
+    lefts = [d.box[0] for d in reading.digits]
+    assert lefts == sorted(lefts)
+    for digit in reading.digits:  # every box holds ink of the image, inside the image
+        left, top, right, bottom = digit.box
+        assert 0 <= left < right <= image.shape[1] and 0 <= top < bottom <= image.shape[0]
+        assert (image[top:bottom, left:right] < 128).any()
+        assert digit.candidates[0] == (digit.digit, digit.probability) and len(digit.candidates) == reader.TOP_K
+
+
+def test_digits_drawn_in_two_strokes_are_one_digit_each(stub):
+    image = draw("45", gap_row=0.45)  # a band through both glyphs: each is two separate marks
+    assert marks.components(image < 128)[1].size >= 4
+    assert reader.read_number(image, stub).text == "45"
+
+
+def touching(text: str) -> np.ndarray:
+    """``text`` drawn with the glyphs pushed together until the ink is one mark."""
+    for advance in np.arange(0.95, 0.5, -0.02):
+        image = draw(text, advance=advance)
+        if marks.components(image < 128)[1].size == 1:
+            return image
+    raise AssertionError(f"{text} never touched")
+
+
+@pytest.mark.parametrize("text", ["14", "80", "352"])
+def test_touching_digits_are_cut_apart(stub, text):
+    assert reader.read_number(touching(text), stub).text == text
+
+
+def test_lines_are_read_top_to_bottom(stub):
+    image = np.minimum(draw("12", canvas=(400, 260), at=(150, 10)), draw("345", canvas=(400, 260), at=(30, 140)))
+    reading = reader.read_number(image, stub)
+    assert reading.text == "12\n345" and reading.lines == ("12", "345")
+    assert [d.line for d in reading.digits] == [0, 0, 1, 1, 1]
+
+
+def test_specks_are_not_digits(stub):
+    image = draw("27").copy()
+    image[10:13, 10:13] = 0  # a speck of dust far from the number
+    image[150:152, 600:602] = 0
+    assert reader.read_number(image, stub).text == "27"
+
+
+def test_an_unsure_digit_is_a_question_mark_with_candidates():
+    def undecided(batch: np.ndarray) -> np.ndarray:  # two digits equally likely for every crop
+        proba = np.zeros((len(batch), 10), np.float32)
+        proba[:, 3], proba[:, 8] = 0.55, 0.45
+        return proba
+
+    reading = reader.read_number(draw("38"), undecided)
+    assert reading.text == "??" and not reading.sure
+    assert all(d.candidates[:2] == ((3, pytest.approx(0.55)), (8, pytest.approx(0.45))) for d in reading.digits)
+    assert reader.read_number(draw("38"), undecided, threshold=0.5).text == "33"
+
+
+def test_the_classifier_is_called_once(stub):
+    calls = []
+
+    def counting(batch):
+        calls.append(len(batch))
+        return stub(batch)
+
+    reader.read_number(draw("1234"), counting)
+    assert len(calls) == 1 and calls[0] >= 4
+
+
+def test_boxes_are_in_the_source_pixels_of_a_huge_image(stub):
+    small = draw("59", canvas=(400, 150))
+    big = np.asarray(Image.fromarray(small).resize((2400, 900), Image.NEAREST))  # reduced 3x inside
+    a, b = reader.read_number(small, stub), reader.read_number(big, stub)
+    assert b.text == a.text == "59" and b.size == (2400, 900)
+    for da, db in zip(a.digits, b.digits):
+        assert np.abs(np.asarray(db.box) - 6 * np.asarray(da.box)).max() <= 12
+
+
+def test_as_dict_is_json(stub):
+    data = json.loads(json.dumps(reader.read_number(draw("61"), stub).as_dict()))
+    assert data["text"] == "61" and data["lines"] == ["61"] and data["size"] == [640, 160]
+    assert {"char", "digit", "probability", "candidates", "box", "line", "sure"} <= set(data["digits"][0])
+
+
+# ---------------------------------------------------------------- bad inputs
+
+
+def test_a_blank_image_has_no_digit(stub):
+    with pytest.raises(NoDigitError, match="no digit found"):
+        reader.read_number(np.full((100, 300), 255, np.uint8), stub)
+
+
+def test_texture_is_refused_in_one_line(stub):
+    rng = np.random.default_rng(0)
+    image = np.full((400, 400), 255, np.uint8)
+    for y, x in rng.integers(0, 390, (400, 2)):  # 400 blots: a texture, not a number
+        image[y : y + 6, x : x + 4] = 0
+    with pytest.raises(reader.TooManyMarksError) as err:
+        reader.read_number(image, stub)
+    assert isinstance(err.value, ImageError) and "\n" not in str(err.value) and "marks" in str(err.value)
+
+
+def test_a_page_of_text_is_refused(stub):
+    text = "\n".join("3141592653 5897932384" for _ in range(3))
+    image = Image.new("L", (900, 260), 255)
+    ImageDraw.Draw(image).multiline_text(
+        (10, 10), text, fill=0, font=ImageFont.truetype(str(printed.font_path(FONT)), 30)
+    )
+    with pytest.raises(reader.TooManyMarksError, match="digit-sized marks"):
+        reader.read_number(np.asarray(image), stub)
+
+
+def test_unreadable_files_raise_image_errors(stub, bad_images):
+    for key in ("not_an_image", "empty", "missing"):
+        path, message = bad_images[key]
+        with pytest.raises(ImageError, match=re.escape(message)):
+            reader.read_number(path, stub)
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def test_several_digits_tells_a_number_from_one_digit():
+    assert reader.several_digits(draw("123"))
+    assert not reader.several_digits(draw("7", canvas=(160, 160)))
+    assert not reader.several_digits(draw("4", canvas=(160, 160), gap_row=0.45))  # two strokes, one digit
+
+
+def test_annotate_draws_each_box(stub):
+    image = draw("90")
+    reading = reader.read_number(image, stub)
+    picture = reader.annotate(image, reading)
+    assert picture.mode == "RGB" and picture.size == (640, 160)
+    pixels = np.asarray(picture).astype(int)
+    for digit in reading.digits:
+        left, top, right, bottom = digit.box
+        edge = pixels[top:bottom, left]  # the box's left side, drawn in the "sure" colour
+        assert (np.abs(edge - reader.SURE_COLOUR).sum(axis=1) < 30).mean() > 0.8
+    unsure = reader.annotate(image, reader.read_number(image, stub, threshold=1.01))
+    assert (np.abs(np.asarray(unsure).astype(int) - reader.UNSURE_COLOUR).sum(axis=2) < 30).any()
+
+
+def test_single_digit_to_mnist_is_unchanged(mnist):
+    """to_mnist shares its ink finding with the reader: its output on MNIST test digits is byte for byte
+    what it was before the reader existed (hash taken from that version)."""
+    out = np.stack([to_mnist(x) for x in mnist.x_test[:500]])
+    assert (
+        hashlib.sha256(out.tobytes()).hexdigest() == "9cd80d1c1e577a3cc5bb0c58847d6e05022dae582ee1322d08afcb09f4ea2433"
+    )
