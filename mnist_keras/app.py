@@ -1,12 +1,17 @@
-"""The Gradio page: draw or upload a digit, see the top 3 classes and what the model saw.
+"""The Gradio page: draw a digit, write a number or upload a photo, and see what the model reads.
+
+A digit gets its top 3 classes and the 28x28 image the model saw; a number
+(the wide pad, or an upload with "Read a whole number") gets its reading, each
+digit's box drawn on the picture, and the candidates of any digit the model is
+unsure of (``reader.read_number``).
 
 One model is loaded at start-up with :func:`mnist_keras.predict.load_predictor`
 (a ``.tflite`` through the LiteRT interpreter, or a ``.keras`` model) and shared
 by every request; the predictor serialises calls into the (not thread-safe)
 interpreter. Every image goes through the shared
 :func:`mnist_keras.preprocess.to_mnist`, so the page, the CLI and the edge
-script see the same 28x28 pixels. Bad input (a blank canvas, a file that is
-not an image) becomes a message on the page, never a crash.
+bundle see the same 28x28 pixels. Bad input (a blank canvas, a file that is
+not an image, a page of text) becomes a message on the page, never a crash.
 
 This module imports only gradio, numpy, Pillow and the TensorFlow-free parts
 of the package at import time, so a Hugging Face Space can ship it with a
@@ -30,6 +35,7 @@ from .classify import DEFAULT_TOP_K
 from .errors import ServeError
 from .predict import Predictor, default_model, load_predictor
 from .preprocess import ImageError, NoDigitError, to_mnist
+from .reader import Reading, TooManyMarksError, annotate, read_number
 
 TITLE = "Handwritten digit classifier"
 VIEW_SCALE = 8  # the 28x28 model input is shown at 224x224, nearest-neighbour
@@ -38,7 +44,7 @@ QUEUE_SIZE = 64  # requests waiting beyond this are refused with "queue full", n
 CONCURRENCY = 4  # requests preprocessed at once; the model itself runs one at a time
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
-HELLO = "Draw a digit (0-9) in the box, or upload a photo of one."
+HELLO = "Draw a digit (0-9) in the box, write a number in the wide box, or upload a photo."
 
 
 # ------------------------------------------------------------------ model
@@ -68,6 +74,14 @@ class Classifier:
         digit = to_mnist(image, name=name)
         proba = self.probabilities(digit)
         return {str(k): float(proba[k]) for k in range(len(proba))}, digit
+
+    def read(self, image: Any, *, name: str = "image") -> Reading:
+        """The whole number in an image (``reader.read_number``), through the same predictor.
+
+        Raises:
+            NoDigitError / ImageError: from the shared preprocessing; TooManyMarksError for text or texture.
+        """
+        return read_number(image, self.predictor.predict_proba, name=name)
 
 
 # ------------------------------------------------------------------ page handlers
@@ -112,6 +126,52 @@ def draw_result(classifier: Classifier, value: Any) -> tuple[Any, Any, str]:
     return page_result(classifier, image, drawing=True)
 
 
+def describe(reading: Reading) -> str:
+    """The status line for a reading: the number, and the candidates of every digit shown as ``?``."""
+    if not reading.digits:
+        return "No digits found: write a number in the wide box."
+    doubts = [f"digit {i + 1} could be " + " or ".join(f"{c} ({100 * p:.0f} %)" for c, p in d.candidates[:2])
+              for i, d in enumerate(reading.digits) if not d.sure]  # fmt: skip
+    text = " / ".join(reading.lines)
+    return f"The model reads **{text}**." + (f" Not sure: {'; '.join(doubts)}." if doubts else "")
+
+
+def number_result(classifier: Classifier, image: Any, *, drawing: bool) -> tuple[Any, str]:
+    """(the image with its digits' boxes drawn, status) for a number; friendly text on bad input."""
+    if image is None:
+        return None, HELLO
+    name = "the drawing" if drawing else "the upload"
+    try:
+        reading = classifier.read(image, name=name)
+    except TooManyMarksError:
+        return None, "Too many marks to be a number: write a few digits, or upload a photo of just the number."
+    except ImageError as err:
+        return None, ("Nothing to read yet: write a number in the wide box." if drawing and isinstance(err, NoDigitError)
+                      else _message(err, drawing))  # fmt: skip
+    return np.asarray(annotate(image, reading)), describe(reading)
+
+
+def number_draw_result(classifier: Classifier, value: Any) -> tuple[Any, str]:
+    """The page's answer to the number pad's value."""
+    try:
+        image = drawpad.drawing_png(value)
+    except ImageError as err:
+        return None, _message(err, drawing=True)
+    return number_result(classifier, image, drawing=True)
+
+
+def api_read_number(classifier: Classifier, image: Any) -> dict:
+    """The ``/read_number`` endpoint: one image -> the reading (text, lines, digits with boxes and candidates)."""
+    import gradio as gr
+
+    if image is None:
+        raise gr.Error("no image given: send one image file")
+    try:
+        return classifier.read(image, name="the image").as_dict()
+    except ImageError as err:
+        raise gr.Error(str(err)) from None
+
+
 def api_classify(classifier: Classifier, image: Any) -> dict[str, float]:
     """The ``/classify`` endpoint: one image -> top classes; bad input -> an error message."""
     import gradio as gr
@@ -127,16 +187,15 @@ def api_classify(classifier: Classifier, image: Any) -> dict[str, float]:
 # ------------------------------------------------------------------ layout
 
 
-def make_pad():
-    """The drawing pad: a canvas with undo and bin icons whose value is the drawing as a small PNG."""
+def make_pad(pad: drawpad.Pad = drawpad.DIGIT_PAD, *, elem_id: str = "pad"):
+    """A drawing pad: a canvas with undo and bin icons whose value is the drawing as a small PNG."""
     import gradio as gr
 
-    pad = drawpad.DIGIT_PAD
     return gr.HTML(value="", html_template=pad.html, css_template=pad.css, js_on_load=pad.js,
-                   label="Draw a digit", elem_id="pad", padding=False)  # fmt: skip
+                   label=pad.label.capitalize(), elem_id=elem_id, padding=False)  # fmt: skip
 
 
-CLEAR_JS = "() => ['', null]"  # the page's Clear, in the browser: blank pad, no upload
+CLEAR_JS = "() => ['', '', null]"  # the page's Clear, in the browser: blank pads, no upload
 """Why in the browser: the pad must never be the output of a server event. Gradio draws a loading
 overlay over an event's outputs, and with the old Sketchpad as Clear's output that overlay could
 stay for good over the canvas and swallow the next stroke (issue 11). A js-only event gets no
@@ -176,38 +235,52 @@ def build_demo(predictor: Predictor, *, model_name: str = "model"):
     classifier = Classifier(predictor)
     warm_up(classifier)
 
+    # Every handler answers the same four outputs: a digit's label and 28x28 view, a number's boxes, the status.
     def on_draw(value):
-        return draw_result(classifier, value)
+        label, seen, status = draw_result(classifier, value)
+        return label, seen, None, status
 
-    def on_upload(image):
-        return page_result(classifier, image, drawing=False)
+    def on_write(value):
+        return None, None, *number_draw_result(classifier, value)
 
-    def classify(image):
-        return api_classify(classifier, image)
+    def on_upload(image, as_number):
+        if as_number:
+            return None, None, *number_result(classifier, image, drawing=False)
+        label, seen, status = page_result(classifier, image, drawing=False)
+        return label, seen, None, status
 
     with gr.Blocks(title=TITLE, analytics_enabled=False) as demo:
-        gr.Markdown(f"# {TITLE}\nA small CNN trained on MNIST reads your digit. Model: `{model_name}`.")
+        gr.Markdown(f"# {TITLE}\nA small CNN trained on MNIST reads your digit, or your number. Model: `{model_name}`.")
         with gr.Row(equal_height=False):
             with gr.Column(scale=3):
                 with gr.Tabs():
                     with gr.Tab("Draw", id="draw"):
                         pad = make_pad()
+                    with gr.Tab("Write a number", id="number"):
+                        number_pad = make_pad(drawpad.NUMBER_PAD, elem_id="number-pad")
                     with gr.Tab("Upload a photo", id="upload"):
                         upload = gr.Image(type="filepath", sources=["upload", "clipboard"],
-                                          label="Photo of a digit", elem_id="upload")  # fmt: skip
+                                          label="Photo of a digit or a number", elem_id="upload")  # fmt: skip
+                        as_number = gr.Checkbox(label="Read a whole number (several digits)", elem_id="as-number")
                 clear = gr.Button("Clear", variant="secondary", elem_id="clear")
             with gr.Column(scale=2):
                 status = gr.Markdown(HELLO, elem_id="status")
                 label = gr.Label(num_top_classes=DEFAULT_TOP_K, label="Prediction", elem_id="label")
                 seen = gr.Image(label="What the model saw (28x28, after preprocessing)", interactive=False,
                                 height=28 * VIEW_SCALE + 48, buttons=[], elem_id="seen")  # fmt: skip
-        outputs = [label, seen, status]
-        pad.change(on_draw, pad, outputs, trigger_mode="always_last", show_progress="hidden", api_visibility="private")
-        upload.change(on_upload, upload, outputs, trigger_mode="always_last", show_progress="minimal",
-                      api_visibility="private")  # fmt: skip
-        clear.click(None, None, [pad, upload], js=CLEAR_JS, api_visibility="private")
-        api_button = gr.Button(visible=False)  # the scripted entry point: one image in, the label out
-        api_button.click(classify, upload, label, api_name="classify")
+                boxes = gr.Image(label="The number as read: each digit's box", interactive=False, buttons=[],
+                                 elem_id="number-view")  # fmt: skip
+        outputs = [label, seen, boxes, status]
+        private = {"trigger_mode": "always_last", "api_visibility": "private"}
+        pad.change(on_draw, pad, outputs, show_progress="hidden", **private)
+        number_pad.change(on_write, number_pad, outputs, show_progress="hidden", **private)
+        upload.change(on_upload, [upload, as_number], outputs, show_progress="minimal", **private)
+        as_number.change(on_upload, [upload, as_number], outputs, show_progress="minimal", **private)
+        clear.click(None, None, [pad, number_pad, upload], js=CLEAR_JS, api_visibility="private")
+        api = gr.Button(visible=False)  # the scripted entry points: one image in, the answer out
+        api.click(lambda image: api_classify(classifier, image), upload, label, api_name="classify")
+        reading = gr.JSON(visible=False)
+        api.click(lambda image: api_read_number(classifier, image), upload, reading, api_name="read_number")
     return demo
 
 
