@@ -39,6 +39,7 @@ from .reader import Reading, TooManyMarksError, annotate, read_number
 
 TITLE = "Handwritten digit classifier"
 VIEW_SCALE = 8  # the 28x28 model input is shown at 224x224, nearest-neighbour
+NUMBER_VIEW_PX = 200  # height of the number's picture with its boxes: the whole picture, never cropped
 MAX_FILE_SIZE = "10mb"  # largest upload the server accepts
 QUEUE_SIZE = 64  # requests waiting beyond this are refused with "queue full", not crashed
 CONCURRENCY = 4  # requests preprocessed at once; the model itself runs one at a time
@@ -198,7 +199,7 @@ def make_pad(pad: drawpad.Pad = drawpad.DIGIT_PAD, *, elem_id: str = "pad"):
 CLEAR_JS = "() => ['', '', null]"  # the page's Clear, in the browser: blank pads, no upload
 """Why in the browser: the pad must never be the output of a server event. Gradio draws a loading
 overlay over an event's outputs, and with the old Sketchpad as Clear's output that overlay could
-stay for good over the canvas and swallow the next stroke (issue 11). A js-only event gets no
+stay for good over the canvas and swallow the next stroke. A js-only event gets no
 overlay. Each new value fires its component's change event, whose handler answers with the
 greeting; the pad's runs after any answer still on its way (trigger_mode="always_last"), so a
 Clear made while an answer is in flight still ends with a blank page."""
@@ -269,7 +270,7 @@ def build_demo(predictor: Predictor, *, model_name: str = "model"):
                 seen = gr.Image(label="What the model saw (28x28, after preprocessing)", interactive=False,
                                 height=28 * VIEW_SCALE + 48, buttons=[], elem_id="seen")  # fmt: skip
                 boxes = gr.Image(label="The number as read: each digit's box", interactive=False, buttons=[],
-                                 elem_id="number-view")  # fmt: skip
+                                 height=NUMBER_VIEW_PX, elem_id="number-view")  # fmt: skip
         outputs = [label, seen, boxes, status]
         private = {"trigger_mode": "always_last", "api_visibility": "private"}
         pad.change(on_draw, pad, outputs, show_progress="hidden", **private)

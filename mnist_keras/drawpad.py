@@ -5,7 +5,7 @@ background, each layer and the composite as full-size PNGs in the browser
 (WebGL read-backs), upload them in separate requests and only then send the
 event; and as the output of a Clear event its loading overlay could stay over
 the canvas for good, every server event answered, so the next stroke landed on
-the overlay and was never answered (issue 11). This pad keeps the strokes in
+the overlay and was never answered. This pad keeps the strokes in
 the browser, paints them on a canvas, and on each pen-up sets its value to one
 small PNG (a data URL of ``Pad.ship_width_px`` x ``Pad.ship_height_px`` pixels, a few kB), which
 Gradio sends with the event itself. Clearing is done in the browser: the bin icon, the undo icon and the
@@ -82,6 +82,7 @@ class Pad:
 .pad-{self.name} .tools button {{ width: 34px; height: 34px; display: flex; align-items: center; justify-content: center;
                  color: #333; cursor: pointer; background: #f3f3f3; border: 1px solid #ccc; border-radius: 4px; }}
 .pad-{self.name} .tools button:hover {{ background: #e4e4e4; }}
+.pad-{self.name} .tools svg {{ flex: none; width: 18px; height: 18px; }}
 """
 
     @property

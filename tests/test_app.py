@@ -424,6 +424,63 @@ def test_browser_draws_digits_with_clear_between(server, known_digits, tmp_path)
             browser.close()
 
 
+NUMBER = (1, 7, 0)  # written on the wide pad, one digit a quarter of its width apart
+
+
+def write_number(page, digits) -> None:
+    """Each digit's one stroke on the number pad, its square's points mapped into its own quarter."""
+    canvas = page.locator("#number-pad canvas")
+    canvas.wait_for(state="visible", timeout=ANSWER_TIMEOUT_MS)
+    for i, digit in enumerate(digits):
+        centre = (i + 1) / (len(digits) + 1)  # the pad is four digits wide: a digit's square is a quarter
+        points = [(centre + (x - 0.5) / 4, y) for x, y in DIGIT_STROKES[digit]]
+        size = canvas.bounding_box()
+        canvas.hover(position={"x": size["width"] * points[0][0], "y": size["height"] * points[0][1]},
+                     timeout=ANSWER_TIMEOUT_MS)  # fmt: skip
+        box = canvas.bounding_box()
+        page.mouse.down()
+        for x, y in points[1:]:
+            page.mouse.move(box["x"] + box["width"] * x, box["y"] + box["height"] * y, steps=8)
+        page.mouse.up()
+
+
+def test_browser_reads_a_written_number_with_its_boxes(server, tmp_path):
+    """The 'Write a number' tab: three digits written on the wide pad are read back as one number."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    ARTIFACTS.mkdir(exist_ok=True)
+    expected = "".join(map(str, NUMBER))
+    with sync_api.sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        try:
+            page, errors = new_page(browser, server)
+            page.get_by_role("tab", name="Write a number").click()
+            write_number(page, NUMBER)
+            status = page.locator("#status")
+            status.filter(has_text=f"The model reads {expected}").wait_for(timeout=ANSWER_TIMEOUT_MS)
+            page.locator("#number-view img").wait_for(timeout=ANSWER_TIMEOUT_MS)  # the boxes, drawn
+            page.screenshot(path=str(ARTIFACTS / "app-number.png"))
+            page.locator("#clear").click()
+            status.filter(has_text=app.HELLO).wait_for(timeout=ANSWER_TIMEOUT_MS)
+            assert errors == []
+        except Exception as err:
+            page.screenshot(path=str(ARTIFACTS / "app-number-failed.png"))
+            raise AssertionError(f"{err}\nstatus: {page.locator('#status').inner_text()!r}") from err
+        finally:
+            browser.close()
+
+
+def test_api_reads_a_number(server, known_digits, tmp_path):
+    from gradio_client import Client, handle_file
+
+    digits = [image for image, _ in known_digits[:3]]
+    strip = np.concatenate([np.pad(255 - image, ((4, 4), (4, 4)), constant_values=255) for image in digits], axis=1)
+    path = tmp_path / "number.png"
+    Image.fromarray(strip.astype(np.uint8)).resize((strip.shape[1] * 4, strip.shape[0] * 4)).save(path)
+    answer = Client(server, verbose=False).predict(handle_file(str(path)), api_name="/read_number")
+    assert answer["text"] == "".join(str(label) for _, label in known_digits[:3])
+    assert len(answer["digits"]) == 3 and all(len(d["box"]) == 4 for d in answer["digits"])
+
+
 def test_benchmark_runs_and_writes_its_section(model_path, tmp_path):
     """The latency benchmark end to end on a tiny setting (its figures are printed, never asserted)."""
     docs = tmp_path / "BENCHMARKS.md"
