@@ -57,11 +57,11 @@ def read_tf_config() -> dict | None:
         config = json.loads(raw)
     except json.JSONDecodeError as err:
         raise MnistKerasError(
-            f"{TF_CONFIG_VAR} is not valid JSON ({err.msg}); see the README's multi-worker section"
+            f"{TF_CONFIG_VAR} is not valid JSON ({err.msg}); see docs/training.md, 'Several machines'"
         ) from None
     if not isinstance(config, dict) or "cluster" not in config or "task" not in config:
         raise MnistKerasError(
-            f'{TF_CONFIG_VAR} needs "cluster" and "task" keys; see the README\'s multi-worker section'
+            f'{TF_CONFIG_VAR} needs "cluster" and "task" keys; see "Several machines" in docs/training.md'
         )
     return config
 
@@ -101,7 +101,7 @@ def make_strategy(name: str):
     if read_tf_config() is None:
         raise MnistKerasError(
             f"--strategy multi-worker needs the {TF_CONFIG_VAR} variable describing the cluster; "
-            "see the README's multi-worker section"
+            "see docs/training.md, 'Several machines'"
         )
     return tf.distribute.MultiWorkerMirroredStrategy()
 

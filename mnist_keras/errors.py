@@ -2,7 +2,7 @@
 
 The CLI turns any :class:`MnistKerasError` into a one-line ``Error: ...``
 message with its ``exit_code`` and no traceback; anything else is a bug.
-The codes follow click's own convention (README, "Exit codes"): 2 for a bad
+The codes follow click's own convention (docs/cli.md, "Exit codes"): 2 for a bad
 option or input the user can fix (click uses 2 for its own usage errors),
 1 for a failure during the work, 3 for an export that failed its accuracy
 check.

@@ -399,7 +399,7 @@ def format_table(summary: dict) -> str:
 
 
 def format_markdown(summary: dict) -> str:
-    """The same table in Markdown (what the README shows)."""
+    """The same table in Markdown (robustness.md in the report folder)."""
     lines = [
         f"Model `{summary['model_name']}` ({summary['model_kind']}), {summary['per_condition']:,} test digits per "
         f"condition, seed {summary['seed']}.",

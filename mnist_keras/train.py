@@ -205,7 +205,7 @@ def prepare_run_dir(config: FitConfig) -> tuple[FitConfig, Path]:
     run_dir = Path(config.run_dir) if config.run_dir else default_run_dir(config.model)
     if run_dir.exists() and any(run_dir.iterdir()):
         raise MnistKerasError(
-            f"{run_dir}: folder already holds files; pass --resume to continue that run or pick another --run-dir"
+            f"{run_dir}: folder already holds files; pass --resume to continue that run or pick another --output"
         )
     return dataclasses.replace(config, run_dir=str(run_dir)), run_dir
 

@@ -425,7 +425,10 @@ def render(report: dict) -> str:
 
 
 def render_training_summary(report: dict) -> str:
-    """A short training table for other pages (README.md): ratios to the baseline and test accuracy."""
+    """A short training table for the other pages of docs/ (docs/training.md): ratios to the baseline, test accuracy.
+
+    Its link is relative to docs/, so the block belongs in a page there.
+    """
     train, before = report["training"], report["load"]["before"][0]
     rows = [
         [r["setup"], f"{r['ratio']:.2f}x", f"{r['cpu_ratio']:.2f}x", f"{100 * r['test_accuracy']:.2f}%"]
@@ -435,7 +438,7 @@ def render_training_summary(report: dict) -> str:
         f"Measured by `{report['command']}` ({report['date']}; interleaved rounds, medians; load average {before:.2f} "
         f"before). {harness.load_note(before)} The paper's model against a plain `model.fit` on numpy arrays with "
         f"batch {BASELINE_BATCH}; details in "
-        "[docs/BENCHMARKS.md](docs/BENCHMARKS.md#training-throughput-papers-model-cpu):",
+        "[BENCHMARKS.md](BENCHMARKS.md#training-throughput-papers-model-cpu):",
         harness.table(["paper's model, training", "images/s (wall)", "images per CPU-second",
                        f"test accuracy after {train['epochs_each']} epochs on {train['train_images']:,} images"], rows, align="lrrr"),
     ]) + "\n"  # fmt: skip

@@ -394,14 +394,19 @@ def render(report: dict) -> str:
 
 
 def render_summary(report: dict) -> str:
-    """A short table for other pages (README.md): time to 98/99/99.5% and last accuracy per model."""
+    """A short table for the other pages of docs/ (docs/models.md): time to 98/99/99.5% and last accuracy per model.
+
+    Its link is relative to docs/, so the block belongs in a page there.
+    """
     shown = THRESHOLDS[:3]
     rows = [[f"`{model}`", *(threshold_cell(model, row, t) for t in shown), f"{100 * row['final_accuracy_median']:.2f}%"]
             for model, row in report["summary"]["models"].items()]  # fmt: skip
     seeds = ", ".join(map(str, report["size"]["seeds"]))
+    before = report["load"]["before"][0]
     return "\n\n".join([
-        f"Measured by `{report['command']}` ({report['date']}); medians of seeds {seeds}, (Nx) is the "
-        "Keras example's time divided by the model's; details in [docs/BENCHMARKS.md](docs/BENCHMARKS.md#time-to-accuracy):",
+        f"Measured by `{report['command']}` ({report['date']}; load average {before:.2f} before). "
+        f"{harness.load_note(before)} Medians of seeds {seeds}; (Nx) is the "
+        "Keras example's time divided by the model's; details in [BENCHMARKS.md](BENCHMARKS.md#time-to-accuracy):",
         harness.table(["model", *(f"{100 * t:g}%" for t in shown), "last test accuracy"], rows, align="lrrrr"),
     ]) + "\n"  # fmt: skip
 
