@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-
 from dataclasses import dataclass
 
 from .preprocess import ImageError

@@ -29,6 +29,7 @@ from .bundle import BUNDLE_NAME, write_bundle
 from .digits import CLASSES, INPUT_SHAPE
 from .errors import ExportError
 from .extras import start_tensorflow
+from .quiet import stderr_silenced
 
 VARIANTS = ("float32", "dynamic", "float16", "int8")
 DEFAULT_OUTPUT_DIR = artifacts.TFLITE_DIRNAME
@@ -151,7 +152,13 @@ def convert_variants(
     with tempfile.TemporaryDirectory(prefix="mnist-keras-export-") as tmp:
         saved_model_dir = Path(tmp) / "saved_model"
         model.export(str(saved_model_dir), format="tf_saved_model", verbose=False)
-        return {v: write(v, _converter(saved_model_dir, v, calibration).convert()) for v in variants}
+        return {v: write(v, _convert(_converter(saved_model_dir, v, calibration))) for v in variants}
+
+
+def _convert(converter) -> bytes:
+    """``converter.convert()`` without the converter's native progress lines on stderr (its errors still raise)."""
+    with stderr_silenced():
+        return converter.convert()
 
 
 # ------------------------------------------------------------- verification

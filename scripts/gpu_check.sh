@@ -24,7 +24,7 @@ else
   python3 -m venv "$VENV"
   PY=$VENV/bin/python
   "$PY" -m pip install -q --upgrade pip
-  "$PY" -m pip install -q -e "$REPO"
+  "$PY" -m pip install -q -e "$REPO[train]"
   TF_VERSION=$("$PY" -m pip show tensorflow | awk '/^Version:/ {print $2}')
   "$PY" -m pip install -q "tensorflow[and-cuda]==$TF_VERSION"
 fi

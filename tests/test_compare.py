@@ -74,7 +74,9 @@ def diverging_architecture(monkeypatch):
 def test_a_failing_architecture_is_recorded_and_the_others_finish(tmp_path, data_dir, diverging_architecture):
     shared = FitConfig(overrides={"epochs": 1}, limit=1000, data_dir=str(data_dir),
                        saved_models_dir=str(tmp_path / "saved"), publish="always", verbose=0)  # fmt: skip
-    config = CompareConfig(models=[diverging_architecture, "lamontagne-1dense"], fit=shared, output=str(tmp_path / "cmp"))
+    config = CompareConfig(
+        models=[diverging_architecture, "lamontagne-1dense"], fit=shared, output=str(tmp_path / "cmp")
+    )
     result = compare(config)
     rows = read_csv(tmp_path / "cmp" / "leaderboard.csv")
     assert [(r["model"], r["status"]) for r in rows] == [("lamontagne-1dense", "ok"), ("diverges", "failed")]

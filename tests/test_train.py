@@ -300,7 +300,9 @@ def test_weight_averaging_comes_from_the_recipe_and_reaches_validation(tmp_path)
     assert model.optimizer.use_ema and float(model.optimizer.ema_momentum) == 0.99
     swaps = [c for c in make_callbacks(config, tmp_path) if isinstance(c, keras.callbacks.SwapEMAWeights)]
     assert len(swaps) == 1 and not swaps[0].swap_on_epoch  # validation measures the average
-    assert not any(isinstance(c, keras.callbacks.SwapEMAWeights) for c in make_callbacks(FitConfig().resolved(), tmp_path))
+    assert not any(
+        isinstance(c, keras.callbacks.SwapEMAWeights) for c in make_callbacks(FitConfig().resolved(), tmp_path)
+    )
 
 
 def test_a_run_with_weight_averaging_validates_the_model_it_saves(tmp_path, data_dir):
