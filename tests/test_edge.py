@@ -320,3 +320,52 @@ def test_the_inference_install_predicts_and_names_the_extra_for_the_rest(
     assert served.returncode == 2 and "pip install 'mnist-keras[app]'" in served.stderr
     bundled = run_guarded(cli, "bundle", "--output", tmp_path / "edge.pyz", cwd=tmp_path, tmp_path=tmp_path)
     assert bundled.returncode == 0 and (tmp_path / "edge.pyz").is_file(), bundled.stderr
+
+
+# --------------------------------------------------------- numbers and watch mode
+
+
+@pytest.fixture(scope="session")
+def number_image(tflite_models, mnist, tmp_path_factory) -> tuple[Path, str]:
+    """Three separated MNIST test digits that the session's int8 model reads right one by one, dark on paper."""
+    from mnist_keras.predict import load_predictor
+
+    proba = load_predictor(tflite_models["int8"]).predict_proba(mnist.x_test[:300])
+    right = [i for i in np.flatnonzero(proba.argmax(1) == mnist.y_test[:300]) if proba[i].max() > 0.9]
+    picked = right[:3]
+    strip = np.concatenate([np.pad(255 - mnist.x_test[i], 6, constant_values=255) for i in picked], axis=1)
+    path = tmp_path_factory.mktemp("number") / "number.png"
+    from PIL import Image
+
+    Image.fromarray(strip.astype(np.uint8)).resize((strip.shape[1] * 4, strip.shape[0] * 4)).save(path)
+    return path, "".join(str(int(mnist.y_test[i])) for i in picked)
+
+
+def test_the_bundle_reads_a_number_and_draws_its_boxes(edge_python, pi_folder, number_image, tmp_path):
+    path, expected = number_image
+    result = run_edge(edge_python, pi_folder, "run_int8.tflite", path, "--number", "--json", "--annotate",
+                      tmp_path / "boxes", tmp_path=tmp_path)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    (row,) = json_lines(result.stdout)
+    assert row["text"] == expected and len(row["digits"]) == len(expected)
+    lefts = [digit["box"][0] for digit in row["digits"]]
+    assert lefts == sorted(lefts)  # read left to right
+    assert (tmp_path / "boxes" / "number.read.png").is_file()
+    single = run_edge(edge_python, pi_folder, "run_int8.tflite", path, tmp_path=tmp_path)
+    assert "looks like several digits" in single.stderr and "--number" in single.stderr
+
+
+def test_the_bundle_watches_a_folder_of_frames(edge_python, pi_folder, number_image, bad_images, tmp_path):
+    """A camera's view as a folder: a blank page, the number for four frames, blank again."""
+    path, expected = number_image
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    blank = bad_images["blank"][0]
+    for i, source in enumerate([blank, blank, path, path, path, path, blank, blank, blank]):
+        shutil.copy(source, frames / f"{i:03d}{source.suffix}")
+    result = run_edge(edge_python, pi_folder, "run_int8.tflite", "--watch", frames, "--number", "--stable", 3,
+                      "--json", tmp_path=tmp_path)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    rows = json_lines(result.stdout)
+    assert [row["reading"] for row in rows[:-1]] == [expected, ""]  # the blank start held only 2 frames
+    assert rows[0]["frame"].endswith("004.png") and rows[-1]["watch"]["frames"] == 9

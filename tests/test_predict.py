@@ -173,3 +173,23 @@ def test_tflite_predict_does_not_import_tensorflow(models, folder):
     )
     assert result.returncode == 0, result.stderr
     assert len(result.stdout.splitlines()) == FOLDER_IMAGES
+
+
+# ------------------------------------------------------------------ numbers
+
+
+def test_cli_reads_numbers_in_text_and_refuses_impossible_options(models, digit_images, tmp_path):
+    from PIL import Image
+
+    first = [np.asarray(Image.open(p)) for p in digit_images["mnist"][0][:2]]
+    strip = np.concatenate([np.pad(255 - d, 6, constant_values=255) for d in first], axis=1)
+    Image.fromarray(strip.astype(np.uint8)).resize((strip.shape[1] * 4, strip.shape[0] * 4)).save(tmp_path / "n.png")
+    code, stdout, _ = predict_cli(models["int8"], tmp_path / "n.png", "--number")
+    line = stdout.strip()
+    assert code == 0 and line.startswith(f"{tmp_path / 'n.png'}: ") and line.count("%") >= 2, line
+    code, _, stderr = predict_cli(models["int8"], tmp_path / "n.png", "--annotate", tmp_path / "boxes")
+    assert code == 2 and "--annotate draws a number's boxes: add --number" in stderr
+    code, _, stderr = predict_cli(models["int8"], "--watch", tmp_path / "missing")
+    assert code == 2 and "no such folder, video file or camera" in stderr
+    code, _, stderr = predict_cli(models["int8"], tmp_path / "n.png", "--watch", tmp_path)
+    assert code == 2 and "--watch reads its frames from SOURCE" in stderr
