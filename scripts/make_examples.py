@@ -15,10 +15,13 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFilter
+from PIL import Image, ImageChops, ImageDraw, ImageFilter
 
 OUTPUT = Path(__file__).resolve().parents[1] / "docs" / "examples"
 STROKES = {  # one stroke per digit, as people write them: (x, y) as fractions of the side
+    0: [(0.5 + 0.17 * np.sin(t), 0.5 - 0.32 * np.cos(t)) for t in np.linspace(0, 2 * np.pi, 13)],
+    6: [(0.62, 0.14), (0.45, 0.3), (0.35, 0.5), (0.34, 0.7), (0.45, 0.85), (0.6, 0.83), (0.66, 0.68),
+        (0.58, 0.55), (0.45, 0.54), (0.35, 0.62)],
     2: [(0.3, 0.32), (0.38, 0.18), (0.52, 0.13), (0.65, 0.2), (0.68, 0.34), (0.6, 0.48), (0.3, 0.84), (0.74, 0.82)],
     3: [(0.3, 0.2), (0.5, 0.12), (0.66, 0.22), (0.64, 0.36), (0.47, 0.47), (0.67, 0.58), (0.68, 0.75),
         (0.5, 0.87), (0.3, 0.8)],
@@ -58,12 +61,20 @@ def pen_drawing(digit: int, size: int, *, pen: float, ink: int = 20, paper: int 
     return image.resize((final, final), Image.LANCZOS)
 
 
-def photo(digit: int, rng: np.random.Generator) -> Image.Image:
-    """``digit`` in blue ballpoint on a sheet of paper, photographed: light gradient, shadow, grain, JPEG-ready RGB."""
-    width, height, side = 480, 360, 150
+def photo(digits: str, rng: np.random.Generator, *, width: int = 480) -> Image.Image:
+    """``digits`` in blue ballpoint on a sheet of paper, photographed: light gradient, shadow, grain, JPEG-ready RGB.
+
+    Several digits are written side by side, each a little higher or lower than the last, as by hand.
+    """
+    height, side = 360, 150
     mask = Image.new("L", (width, height), 0)
-    stroke = pen_drawing(digit, side, pen=0.06, ink=255, paper=0, rng=rng).rotate(-6, resample=Image.BILINEAR)
-    mask.paste(stroke, (int(width * 0.42), int(height * 0.25)))
+    left = int(width * 0.42) if len(digits) == 1 else int((width - 0.62 * side * len(digits)) / 2)
+    for i, digit in enumerate(digits):
+        stroke = pen_drawing(int(digit), side, pen=0.06, ink=255, paper=0, rng=rng).rotate(-6, resample=Image.BILINEAR)
+        top = int(height * 0.25) if len(digits) == 1 else int(height * 0.25 + rng.uniform(-8, 8))
+        layer = Image.new("L", (width, height), 0)
+        layer.paste(stroke, (left + int(i * 0.62 * side), top))
+        mask = ImageChops.lighter(mask, layer)  # strokes that overlap keep their darkest ink
     mask = mask.filter(ImageFilter.GaussianBlur(1.2))
     x = np.linspace(0, 1, width)[None, :]
     y = np.linspace(0, 1, height)[:, None]
@@ -88,8 +99,9 @@ def main(argv: list[str] | None = None) -> None:
     }
     for name, image in written.items():
         image.save(args.output / name, optimize=True)
-    photo(7, rng).save(args.output / "seven_photo.jpg", quality=70, optimize=True)
-    for name in [*written, "seven_photo.jpg"]:
+    photo("7", rng).save(args.output / "seven_photo.jpg", quality=70, optimize=True)
+    photo("2026", rng, width=640).save(args.output / "number_2026.jpg", quality=70, optimize=True)
+    for name in [*written, "seven_photo.jpg", "number_2026.jpg"]:
         print(f"wrote {args.output / name}")
 
 
