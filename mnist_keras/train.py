@@ -116,8 +116,6 @@ class FitConfig:
         Raises:
             MnistKerasError: unknown model or recipe field.
         """
-        from .models import get_architecture
-
         try:
             arch = get_architecture(self.model)
             recipe = arch.recipe.with_overrides(self.overrides)
