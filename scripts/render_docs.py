@@ -30,6 +30,7 @@ BENCHMARKS = (
     "benchmark_fit_overhead",
     "benchmark_record",
     "benchmark_zoo",
+    "benchmark_tour",
 )
 
 
