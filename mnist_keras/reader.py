@@ -63,24 +63,24 @@ MAX_MARKS = 20 * MAX_DIGITS  # marks of any size: beyond this the image is refus
 BIG_SHARE = 0.25  # of the biggest mark's pixels: marks this big set the digit height
 SPECK_SHARE = 0.05  # of a typical digit mark's pixels: smaller marks ...
 SPECK_SIDE = 0.3  # ... shorter than this share of the digit height are specks
-STROKE_OVERLAP = 0.5  # of the narrower mark's width: marks overlapping this much across ...
+STROKE_OVERLAP = 0.3  # of the narrower mark's width: marks overlapping this much across ...
 STROKE_GAP = 0.25  # ... with at most this gap (digit heights) between them are strokes of one digit
 MAX_DIGIT_HEIGHT = 1.6  # digit heights: strokes grouped into one digit are never taller than this
 LINE_OVERLAP = 0.3  # of the shorter blob's height: blobs overlapping this much vertically share a line
 MIN_PIECE = 0.15  # digit heights: a cut never leaves a piece narrower than this
+CUT_HEIGHT = 0.6  # digit heights: shorter blobs (strokes) are never cut
 VALLEY_DEPTH = 0.75  # a valley's ink is at most this share of the highest column on either side
 SPLIT_ASPECT = 0.4  # a blob wider than this many heights per digit is also cut evenly into 2 (3) digits
-PATH_REACH = 0.3  # of the blob's height: how far a cut may stray from the column it starts at
+PATH_REACH = 0.05  # of the blob's height: how far a cut may stray from the column it starts at
 PATH_STRAY_COST = 0.02  # per column strayed per row, against 1 per ink pixel crossed
 MAX_CUTS = 8  # valleys kept per blob, the deepest first
 MAX_PIECES = 4  # consecutive pieces one digit may be made of
 MIN_DIGIT_SHARE = 0.12  # of a typical digit's pixels: a candidate with less ink is no digit
 MAX_GAP = 0.4  # digit heights of empty columns: a run of pieces with more inside is no digit
 MAX_ASPECT = 2.2  # line heights: a run of pieces wider than this is no digit
-PIECE_GAP_COST = 4.0  # per digit height of empty columns between pieces inside one digit
-WIDE_ASPECT = 1.0  # width / height above which a candidate digit pays WIDE_COST per unit
-WIDE_COST = 3.0
-DIGIT_COST = 0.5  # per digit: splitting must buy more certainty than this
+PIECE_GAP_COST = 4.0  # per digit height of empty columns between blobs joined into one digit
+WIDE_ASPECT = 1.4  # width / height: wider than 99 % of MNIST's digits ...
+WIDE_COST = 1.0  # ... costs this much per unit beyond, in log probability
 MIN_LOG_PROBABILITY = -12.0  # int8 models output exact zeros
 
 
@@ -206,8 +206,8 @@ def _connected(joined: np.ndarray) -> np.ndarray:
         group = new[new]
 
 
-def _stroke_groups(boxes: np.ndarray, height: float) -> np.ndarray:
-    """(n, 4) mark boxes -> (n,) group per mark: strokes of one digit share a group.
+def _stroke_groups(boxes: np.ndarray, height: float) -> tuple[np.ndarray, float]:
+    """(n, 4) mark boxes -> ((n,) group per mark: strokes of one digit share a group, the digit height).
 
     Marks overlap across at least STROKE_OVERLAP of the narrower's width, with at most
     STROKE_GAP digit heights between them, and make a group no taller than
@@ -223,7 +223,7 @@ def _stroke_groups(boxes: np.ndarray, height: float) -> np.ndarray:
     group = _connected(strokes)
     heights = [np.ptp(np.r_[top[group == g], bottom[group == g]]) + 1 for g in np.unique(group)]
     height = max(height, float(np.median(heights)))
-    return _connected(strokes & (tall <= MAX_DIGIT_HEIGHT * height))
+    return _connected(strokes & (tall <= MAX_DIGIT_HEIGHT * height)), height
 
 
 def _line_groups(boxes: np.ndarray) -> np.ndarray:
@@ -263,7 +263,7 @@ def _blobs(marks: _Marks, name: str) -> list[_Blob]:
     """
     kept = np.flatnonzero(marks.sizes) + 1  # labels
     boxes = marks.boxes[kept - 1]
-    group = _stroke_groups(boxes, marks.height)
+    group, marks.height = _stroke_groups(boxes, marks.height)
     blobs = [_Blob(kept[group == g], _union(boxes[group == g])) for g in np.unique(group)]
     sizes = [marks.sizes[b.marks - 1].sum() for b in blobs]
     digit_sized = sum(s >= MIN_DIGIT_SHARE * marks.typical for s in sizes)
@@ -294,20 +294,26 @@ def _valleys(profile: np.ndarray, min_piece: int) -> list[int]:
     return cuts[:MAX_CUTS]
 
 
-def _start_columns(blob: _Blob, marks: _Marks, ink: np.ndarray) -> list[int]:
-    """Columns (in the blob's box) where cuts start: valleys, even splits of a wide blob, between marks."""
+def _start_columns(blob: _Blob, marks: _Marks, ink: np.ndarray) -> tuple[list[int], list[int]]:
+    """Columns (in the blob's box) where cuts start: (through ink: valleys and even splits of a
+    wide blob; between marks that stand side by side)."""
     height, width = ink.shape
     min_piece = max(2, round(MIN_PIECE * max(height, marks.height)))
-    if width < 2 * min_piece:
-        return []
-    starts = _valleys(ink.sum(axis=0), min_piece)
+    if width < 2 * min_piece or height < CUT_HEIGHT * marks.height:
+        return [], []  # too narrow for two digits, or too short to be even one (a stroke)
+    through = _valleys(ink.sum(axis=0), min_piece)
     for parts in (2, 3):  # a wide blob may be 2 or 3 touching digits without a clear valley
         if width >= SPLIT_ASPECT * parts * height:
-            starts += [round(i * width / parts) for i in range(1, parts)]
-    if len(blob.marks) > 1:  # between marks, so overlapping separate digits can be told apart
-        centres = sorted((marks.boxes[m - 1, 1] + marks.boxes[m - 1, 3]) / 2 - blob.box[1] for m in blob.marks)
-        starts += [round((a + b) / 2) for a, b in zip(centres, centres[1:])]
-    return sorted({c for c in starts if min_piece <= c <= width - min_piece})
+            through += [round(i * width / parts) for i in range(1, parts)]
+    between = []
+    boxes = sorted((marks.boxes[m - 1] for m in blob.marks), key=lambda b: b[1] + b[3])
+    for a, b in zip(boxes, boxes[1:]):  # overlapping digits drawn apart, not strokes stacked in one digit
+        across = min(a[3], b[3]) - max(a[1], b[1]) + 1
+        down = min(a[2], b[2]) - max(a[0], b[0]) + 1
+        if across < STROKE_OVERLAP * min(a[3] - a[1], b[3] - b[1]) + 1 and down >= 0.5 * min(a[2] - a[0], b[2] - b[0]):
+            between.append(round((a[1] + a[3] + b[1] + b[3]) / 4) - int(blob.box[1]))
+    keep = lambda starts: sorted({c for c in starts if min_piece <= c <= width - min_piece})  # noqa: E731
+    return keep(through), keep(between)
 
 
 def _cut_path(ink: np.ndarray, start: int, reach: int) -> np.ndarray:
@@ -345,9 +351,14 @@ def _cut_blob(blob: _Blob, marks: _Marks) -> None:
     height, width = ink.shape
     reach = max(1, round(PATH_REACH * height))
     paths = [np.zeros(height, np.intp)]
-    for start in _start_columns(blob, marks, ink):
+    through, between = _start_columns(blob, marks, ink)
+    rows = np.arange(height)
+    for start in through + between:
         path = _cut_path(ink, start, reach)
-        if np.abs(path - paths[-1]).mean() >= 2:
+        crossed = np.unique(labels[rows, np.minimum(path, width - 1)])
+        if start in through and np.count_nonzero(crossed) > 1:
+            continue  # through strokes stacked in one digit (a 4 drawn in two), not through touching digits
+        if min(np.abs(path - other).mean() for other in paths) >= 2:
             paths.append(path)
     paths.append(np.full(height, width, np.intp))
     order = np.argsort([p.mean() for p in paths], kind="stable")
@@ -443,6 +454,12 @@ def _gap_columns(pieces: Sequence[_Piece]) -> int:
     return gap
 
 
+def _whole_blob(run: Sequence[_Piece], blobs: Sequence[_Blob]) -> bool:
+    """Whether a run of pieces is exactly one blob, all of it (always a candidate, however cut)."""
+    blob = run[0].blob
+    return all(p.blob == blob for p in run) and run[0].cut == 0 and run[-1].cut == len(blobs[blob].paths) - 2
+
+
 def _candidates(line: Sequence[_Piece], blobs: Sequence[_Blob], marks: _Marks, grey: np.ndarray) -> list[_Candidate]:
     """Every run of up to MAX_PIECES pieces of a line that could be one digit.
 
@@ -452,11 +469,16 @@ def _candidates(line: Sequence[_Piece], blobs: Sequence[_Blob], marks: _Marks, g
     found = []
     seeds = marks.labels > 0
     for first in range(len(line)):
-        for stop in range(first + 1, min(first + MAX_PIECES, len(line)) + 1):
+        for stop in range(first + 1, len(line) + 1):
             run = line[first:stop]
             gap = _gap_columns(run) / marks.height
             span = max(p.stop for p in run) - min(p.start for p in run)
             if stop > first + 1 and (gap > MAX_GAP or span > MAX_ASPECT * marks.height):
+                break
+            several = run[0].blob != run[-1].blob
+            if several and not (run[0].cut == 0 and run[-1].cut == len(blobs[run[-1].blob].paths) - 2):
+                continue  # strokes of one digit in separate blobs join as whole blobs only
+            if stop - first > MAX_PIECES and not _whole_blob(run, blobs):
                 continue
             found_mask = _candidate_mask(run, blobs)
             if found_mask is None:
@@ -465,44 +487,47 @@ def _candidates(line: Sequence[_Piece], blobs: Sequence[_Blob], marks: _Marks, g
             top, left, bottom, right = _box(mask)
             mask = mask[top : bottom + 1, left : right + 1]
             top, left, bottom, right = top + y, left + x, bottom + y, right + x
-            if (mask & seeds[top : bottom + 1, left : right + 1]).sum() < MIN_DIGIT_SHARE * marks.typical:
+            core = mask & seeds[top : bottom + 1, left : right + 1]
+            if core.sum() < MIN_DIGIT_SHARE * marks.typical:
                 continue
             crop = ink_to_mnist(np.where(mask, grey[top : bottom + 1, left : right + 1], 0))
-            aspect = (right - left + 1) / (bottom - top + 1)
+            core_top, core_left, core_bottom, core_right = _box(core)  # the faint rim left out
+            aspect = (core_right - core_left + 1) / (core_bottom - core_top + 1)
             found.append(_Candidate(first, stop, (top, left, bottom, right), crop, gap, aspect))
     return found
 
 
 def _scores(candidates: Sequence[_Candidate], proba: np.ndarray) -> np.ndarray:
-    """(N,) how good each candidate is as one digit: log of the model's top probability, less
-    shape costs (empty space inside, much wider than tall) and a cost per digit."""
+    """(N,) how good each candidate is as one digit: the log of the model's top probability,
+    less PIECE_GAP_COST per digit height of empty columns inside it (blobs joined across a
+    gap) and WIDE_COST per unit of width / height beyond WIDE_ASPECT (two digits squeezed
+    into one 20x20 box can look like one to the model)."""
     log_p = np.maximum(np.log(np.maximum(proba.max(axis=1), 1e-300)), MIN_LOG_PROBABILITY)
-    gap = np.array([c.gap for c in candidates])
     wide = np.maximum(0.0, np.array([c.aspect for c in candidates]) - WIDE_ASPECT)
-    return log_p - PIECE_GAP_COST * gap - WIDE_COST * wide - DIGIT_COST
+    return log_p - PIECE_GAP_COST * np.array([c.gap for c in candidates]) - WIDE_COST * wide
 
 
 def _best_split(line_length: int, candidates: Sequence[_Candidate], scores: np.ndarray) -> list[int]:
-    """Indices of the candidates that cover a line's pieces with the highest total score.
+    """Indices of the candidates that cover a line's pieces, in order, with the highest total score.
 
-    A piece that no candidate covers (too little ink for any digit) is skipped.
+    Dynamic programming over piece boundaries; a piece that no candidate covers (too
+    little ink for any digit) is skipped. Ties go to fewer digits.
     """
     best = np.full(line_length + 1, -np.inf)
     best[0] = 0.0
     back: list[tuple[int, int | None]] = [(0, None)] * (line_length + 1)
-    by_first: dict[int, list[int]] = {}
+    starting: dict[int, list[int]] = {}
     for i, c in enumerate(candidates):
-        by_first.setdefault(c.first, []).append(i)
+        starting.setdefault(c.first, []).append(i)
     covered = {k for c in candidates for k in range(c.first, c.stop)}
-    for start in range(line_length):
-        if best[start] == -np.inf:
+    for at in range(line_length):
+        if best[at] == -np.inf:
             continue
-        if start not in covered and best[start] > best[start + 1]:  # a piece too faint to be in any digit
-            best[start + 1], back[start + 1] = best[start], (start, None)
-        for i in by_first.get(start, []):
-            total = best[start] + scores[i]
-            if total > best[candidates[i].stop]:
-                best[candidates[i].stop], back[candidates[i].stop] = total, (start, i)
+        if at not in covered and best[at] > best[at + 1]:
+            best[at + 1], back[at + 1] = best[at], (at, None)
+        for i in sorted(starting.get(at, []), key=lambda i: -candidates[i].stop):  # longest first: ties to fewer digits
+            if best[at] + scores[i] > best[candidates[i].stop]:
+                best[candidates[i].stop], back[candidates[i].stop] = best[at] + scores[i], (at, i)
     chosen, at = [], line_length
     while at > 0:
         at, i = back[at]
