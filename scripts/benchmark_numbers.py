@@ -28,6 +28,7 @@ one that ``choose_threshold`` picks (``reader.MIN_PROBABILITY`` holds it).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -115,7 +116,7 @@ def evaluate(samples: list, predict, threshold: float, progress=print) -> list[d
     records = []
     for i, sample in enumerate(samples):
         got = read_reader(sample, predict, threshold)
-        record = {"condition": sample.condition, "length": len(sample.boxes), "truth": sample.text,
+        record = {"condition": sample.condition, "font": sample.font, "length": len(sample.boxes), "truth": sample.text,
                   "read": got["text"], "seconds": got["seconds"], **numberset.score(sample, got["text"], got["boxes"]),
                   "guess_string": got["guess"] == sample.text,
                   "unsure": "?" in got["text"], "probabilities": got["probabilities"],
@@ -186,13 +187,13 @@ def threshold_costs(records: list[dict], thresholds=THRESHOLDS) -> list[dict]:
     return rows
 
 
-def choose_threshold(records: list[dict]) -> float:
+def choose_threshold(records: list[dict], thresholds=THRESHOLDS) -> float:
     """The threshold with the lowest cost on validation records (ties: the lowest threshold).
 
     Cost: SILENT_ERROR_COST per digit shown wrong without ``?`` plus 1 per right digit shown
     as ``?``, over the digits of correctly segmented numbers (a threshold cannot fix the others).
     """
-    rows = threshold_costs(records)
+    rows = threshold_costs(records, thresholds)
     return min(rows, key=lambda r: (r["cost"], r["threshold"]))["threshold"]
 
 
@@ -225,7 +226,7 @@ def markdown(report: dict) -> str:
         "",
         f"Measured by `{report['command']}` on {report['date']}.",
         "",
-        f"Model: `{report['model']}` ({report['model_kind']}). Images: {report['numbers']} generated numbers, "
+        f"Model: `{report['model']}` ({report['model_kind']}, sha256 `{str(report['model_sha256'])[:16]}`). Images: {report['numbers']} generated numbers, "
         f"{report['per_condition']} per condition, seed {report['seed']}, split `{report['split']}` "
         f"({'MNIST test digits and held-out fonts' if report['split'] == 'test' else 'validation digits and training fonts'}"
         f"; `mnist_keras/numberset.py`). `?` threshold {report['threshold']} (`reader.MIN_PROBABILITY`, chosen on "
@@ -258,6 +259,11 @@ def markdown(report: dict) -> str:
     for length, row in sorted(report["separated_by_length"].items(), key=lambda kv: int(kv[0])):
         lines.append(f"| {length} | {row['numbers']} | {_pct(row['string'])} | {_pct(row['digit'])} | "
                      f"{_pct(row['segmentation'])} | {_pct(row['equal_split_string'])} |")  # fmt: skip
+    lines += ["", "Printed numbers by font:", "", "| font | numbers | string | best guess | digit | segmentation "
+              "| equal split: string |", "|---|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+    for font, row in sorted(report["printed_by_font"].items()):
+        lines.append(f"| {font} | {row['numbers']} | {_pct(row['string'])} | {_pct(row['guess_string'])} | "
+                     f"{_pct(row['digit'])} | {_pct(row['segmentation'])} | {_pct(row['equal_split_string'])} |")  # fmt: skip
     t = report["timing"]
     lines += ["", f"Time to read a separated 4-digit image (load, find the ink, cut, one classifier call, pick): "
               f"median {t['median_ms']:.1f} ms over {t['images']} images, {TIMING_ROUNDS} rounds "
@@ -336,12 +342,14 @@ def run(model: str, *, split: str, per_condition: int, seed: int, threshold: flo
     records = evaluate(samples, predictor.predict_proba, threshold, progress)
     timing = time_four_digits(samples, predictor.predict_proba)
     report = {
-        "date": date, "model": str(model), "model_kind": predictor.kind, "split": split, "seed": seed,
+        "date": date, "model": str(model), "model_kind": predictor.kind,
+        "model_sha256": hashlib.sha256(Path(model).read_bytes()).hexdigest() if Path(model).is_file() else None, "split": split, "seed": seed,
         "per_condition": per_condition, "numbers": len(samples), "threshold": threshold,
         "machine": machine(load_before), "timing": timing,
         "conditions": summarise(records, lambda r: r["condition"]),
         "overall": summarise(records, lambda r: "all")["all"],
         "separated_by_length": summarise([r for r in records if r["condition"] == "separated"], lambda r: r["length"]),
+        "printed_by_font": summarise([r for r in records if r["condition"] == "printed"], lambda r: r["font"]),
         "thresholds": threshold_costs(records),
     }  # fmt: skip
     if split == numberset.VALIDATION:
@@ -380,7 +388,7 @@ def main(argv: list[str] | None = None) -> None:
         examples_png(samples, records, predict, args.output / "numbers_examples.png")
         name = "numbers.json"
     args.output.mkdir(parents=True, exist_ok=True)
-    keep = ("condition", "length", "truth", "read", "string", "guess_string", "digits", "digits_right", "segmented",
+    keep = ("condition", "font", "length", "truth", "read", "string", "guess_string", "digits", "digits_right", "segmented",
             "unsure")  # fmt: skip
     report["records"] = [{k: r[k] for k in keep} for r in records]
     (args.output / name).write_text(json.dumps(report, indent=1, default=float) + "\n")
