@@ -10,15 +10,15 @@ candidates, pick the best split). No classifier here, so ``several_digits`` is c
    bar): they are grouped into a *blob*.
 3. Blobs that overlap vertically (chained, so a drifting baseline stays one line)
    form a line; lines are read top to bottom, blobs left to right.
-4. A blob may hold several digits that touch: it is cut into *pieces* by
-   near-vertical paths that start at thin columns (valleys of the column profile)
-   and at even halves and thirds of a wide blob, and cross only one mark (a cut
-   across two marks would split a digit drawn in strokes); and between marks that
-   stand side by side (overlapping digits drawn apart).
+4. A blob at least CUT_ASPECT times as wide as tall may hold several digits that
+   touch: it is cut into *pieces* by near-vertical paths that start at thin columns
+   (valleys of the column profile) and at even halves and thirds of a wide blob,
+   and cross only one mark (a cut across two marks would split a digit drawn in
+   strokes); and between marks that stand side by side (overlapping digits drawn apart).
 5. Every run of up to MAX_PIECES consecutive pieces of a line is a *candidate* digit
-   (runs across blobs only of whole blobs): its ink (whole marks when most of a mark
-   lies between its cuts, else the mark's part between them) goes through
-   ``preprocess.ink_to_mnist`` like a single digit.
+   (across blobs only whole blobs, at most MAX_GAP apart): its ink (whole marks when
+   most of a mark lies between its cuts, else the mark's part between them) goes
+   through ``preprocess.ink_to_mnist`` like a single digit.
 
 Constants were chosen on the validation numbers of ``numberset`` (docs/NUMBERS.md).
 """
@@ -54,6 +54,7 @@ MAX_DIGIT_HEIGHT = 1.6  # digit heights: strokes grouped into one digit are neve
 LINE_OVERLAP = 0.3  # of the shorter blob's height: blobs overlapping this much vertically share a line
 MIN_PIECE = 0.15  # digit heights: a cut never leaves a piece narrower than this
 CUT_HEIGHT = 0.6  # digit heights: shorter blobs (strokes) are never cut
+CUT_ASPECT = 0.7  # width / height: narrower blobs are never cut (as good on validation, fewer crops)
 VALLEY_DEPTH = 0.75  # a valley's ink is at most this share of the highest column on either side
 SPLIT_ASPECT = 0.4  # a blob wider than this many heights per digit is also cut evenly into 2 (3) digits
 PATH_REACH = 0.05  # of the blob's height: how far a cut may stray from the column it starts at
@@ -61,7 +62,7 @@ PATH_STRAY_COST = 0.02  # per column strayed per row, against 1 per ink pixel cr
 MAX_CUTS = 8  # valleys kept per blob, the deepest first
 MAX_PIECES = 4  # consecutive pieces one digit may be made of
 MIN_DIGIT_SHARE = 0.12  # of a typical digit's pixels: a candidate with less ink is no digit
-MAX_GAP = 0.4  # digit heights of empty columns: a run of pieces with more inside is no digit
+MAX_GAP = 0.15  # digit heights of empty columns: a run of pieces with more inside is no digit
 MAX_ASPECT = 2.2  # line heights: a run of pieces wider than this is no digit
 
 
@@ -195,18 +196,25 @@ def _blobs(marks: _Marks, name: str) -> list[_Blob]:
 
 
 def _valleys(profile: np.ndarray, min_piece: int) -> list[int]:
-    """Columns where a blob may be cut: thin ink between two thicker parts, deepest first."""
-    width = len(profile)
-    found = []
-    for x in range(min_piece, width - min_piece + 1):
-        window = profile[max(0, x - 2) : x + 3]
-        left, right = profile[:x].max(), profile[x:].max()
-        if profile[x] <= window.min() and profile[x] <= VALLEY_DEPTH * min(left, right):
-            found.append((profile[x] / max(1, min(left, right)), x))
+    """Columns where a blob may be cut: thin ink between two thicker parts, deepest first.
+
+    A valley is a local minimum (over 5 columns) of the (w,) ink profile, at most
+    VALLEY_DEPTH of the highest column on its thinner side, min_piece from the edges
+    and from a deeper valley.
+    """
+    x = np.arange(min_piece, len(profile) - min_piece + 1)
+    if len(x) == 0:
+        return []
+    local = np.lib.stride_tricks.sliding_window_view(np.pad(profile.astype(np.float64), 2, constant_values=np.inf), 5)
+    left = np.maximum.accumulate(profile)[x - 1]  # highest column before x
+    right = np.maximum.accumulate(profile[::-1])[::-1][x]  # highest column from x on
+    side = np.minimum(left, right)
+    valley = (profile[x] <= local[x].min(axis=1)) & (profile[x] <= VALLEY_DEPTH * side)
+    depth = profile[x] / np.maximum(1, side)
     cuts: list[int] = []
-    for _, x in sorted(found):
-        if all(abs(x - c) >= min_piece for c in cuts):
-            cuts.append(x)
+    for i in np.lexsort((x, depth)):  # deepest first, then leftmost
+        if valley[i] and all(abs(int(x[i]) - c) >= min_piece for c in cuts):
+            cuts.append(int(x[i]))
     return cuts[:MAX_CUTS]
 
 
@@ -215,7 +223,7 @@ def _start_columns(blob: _Blob, marks: _Marks, ink: np.ndarray) -> tuple[list[in
     wide blob; between marks that stand side by side)."""
     height, width = ink.shape
     min_piece = max(2, round(MIN_PIECE * max(height, marks.height)))
-    if width < 2 * min_piece or height < CUT_HEIGHT * marks.height:
+    if width < max(2 * min_piece, CUT_ASPECT * height) or height < CUT_HEIGHT * marks.height:
         return [], []  # too narrow for two digits, or too short to be even one (a stroke)
     through = _valleys(ink.sum(axis=0), min_piece)
     for parts in (2, 3):  # a wide blob may be 2 or 3 touching digits without a clear valley

@@ -319,6 +319,17 @@ def examples_png(samples: list, records: list[dict], predict, path: Path, rng_se
     sheet.save(path)
 
 
+RECORD_FIELDS = ("condition", "font", "length", "truth", "read", "string", "guess_string", "digits", "digits_right",
+                 "segmented", "unsure")  # fmt: skip
+
+
+def report_json(report: dict, records: list[dict]) -> str:
+    """The report as JSON, one line per number read (fields named once, in ``record_fields``)."""
+    head = json.dumps({**report, "record_fields": list(RECORD_FIELDS)}, indent=1, default=float)
+    rows = ",\n".join(json.dumps([r[k] for k in RECORD_FIELDS], default=float) for r in records)
+    return head[:-2] + ',\n "records": [\n' + rows + "\n ]\n}\n"
+
+
 def machine(load_before: float) -> dict:
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else platform.processor()  # fmt: skip
@@ -388,10 +399,7 @@ def main(argv: list[str] | None = None) -> None:
         examples_png(samples, records, predict, args.output / "numbers_examples.png")
         name = "numbers.json"
     args.output.mkdir(parents=True, exist_ok=True)
-    keep = ("condition", "font", "length", "truth", "read", "string", "guess_string", "digits", "digits_right", "segmented",
-            "unsure")  # fmt: skip
-    report["records"] = [{k: r[k] for k in keep} for r in records]
-    (args.output / name).write_text(json.dumps(report, indent=1, default=float) + "\n")
+    (args.output / name).write_text(report_json(report, records))
     print(f"wrote {args.output / name}")
 
 

@@ -67,6 +67,7 @@ def test_a_tiny_run_writes_its_section_json_and_examples(tmp_path, tflite_models
         assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
     report = json.loads((docs / "numbers.json").read_text())
     assert report["split"] == "test" and report["numbers"] == 10 and len(report["records"]) == 10
+    assert len(report["records"][0]) == len(report["record_fields"]) and "truth" in report["record_fields"]
     assert set(report["conditions"]) == set(load_script().numberset.CONDITIONS)
     assert "chosen_threshold" in json.loads((docs / "numbers_validation.json").read_text())
     text = (docs / "BENCHMARKS.md").read_text()
