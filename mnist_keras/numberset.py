@@ -87,12 +87,14 @@ class NumberImage:
         boxes: (n, 4) int (left, top, right, bottom) of each digit's ink, right and bottom
             exclusive, in the order of ``text`` (newlines skipped).
         condition: the condition's name.
+        font: the font's name for printed numbers, "" for handwritten ones.
     """
 
     image: np.ndarray
     text: str
     boxes: np.ndarray
     condition: str
+    font: str = ""
 
 
 @dataclass(frozen=True)
@@ -358,7 +360,7 @@ def _printed_image(fonts: Sequence[tuple[printed.Font, object]], rng: np.random.
     """1-8 digits printed in one font, dark on paper, slightly rotated and blurred, with noise."""
     labels = _labels(int(rng.integers(1, MAX_LENGTH + 1)), rng)
     text = "".join(map(str, labels))
-    _, path = fonts[int(rng.integers(len(fonts)))]
+    font_info, path = fonts[int(rng.integers(len(fonts)))]
     size = int(rng.choice(PRINT_SIZES_PX))
     font = ImageFont.truetype(str(path), size)
     width = round(font.getlength(text)) + 2 * size
@@ -381,7 +383,8 @@ def _printed_image(fonts: Sequence[tuple[printed.Font, object]], rng: np.random.
     blur = size * float(rng.choice(printed.BLUR_FRACTIONS))
     image = image.filter(ImageFilter.GaussianBlur(blur)) if blur > 0 else image
     noisy = np.asarray(image, np.float64) + rng.normal(0, printed.NOISE_SIGMA, ink.shape)
-    return NumberImage(np.rint(np.clip(noisy, 0, 255)).astype(np.uint8), text, np.asarray(boxes, np.intp), "printed")
+    image = np.rint(np.clip(noisy, 0, 255)).astype(np.uint8)
+    return NumberImage(image, text, np.asarray(boxes, np.intp), "printed", font_info.name)
 
 
 # ---------------------------------------------------------------- the sets

@@ -28,6 +28,7 @@ one that ``choose_threshold`` picks (``reader.MIN_PROBABILITY`` holds it).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -62,15 +63,17 @@ EXAMPLES = 8  # right and wrong readings shown each
 
 
 def read_reader(sample: numberset.NumberImage, predict, threshold: float) -> dict:
-    """The reader's answer for one image: text, boxes, per-digit probabilities, time."""
+    """The reader's answer for one image: text (``?`` below the threshold), its best guesses
+    (every digit's top class), boxes, per-digit probabilities, seconds."""
     start = time.perf_counter()
     try:
         reading = reader.read_number(sample.image, predict, threshold=threshold)
     except ImageError as err:
-        return {"text": "", "boxes": [], "digits": [], "probabilities": [], "seconds": time.perf_counter() - start,
-                "error": str(err)}  # fmt: skip
+        return {"text": "", "guess": "", "boxes": [], "digits": [], "probabilities": [],
+                "seconds": time.perf_counter() - start, "error": str(err)}  # fmt: skip
     seconds = time.perf_counter() - start
-    return {"text": reading.text, "boxes": [d.box for d in reading.digits],
+    guess = "\n".join("".join(str(d.digit) for d in reading.digits if d.line == i) for i in range(len(reading.lines)))
+    return {"text": reading.text, "guess": guess, "boxes": [d.box for d in reading.digits],
             "digits": [d.digit for d in reading.digits], "probabilities": [d.probability for d in reading.digits],
             "seconds": seconds}  # fmt: skip
 
@@ -113,8 +116,9 @@ def evaluate(samples: list, predict, threshold: float, progress=print) -> list[d
     records = []
     for i, sample in enumerate(samples):
         got = read_reader(sample, predict, threshold)
-        record = {"condition": sample.condition, "length": len(sample.boxes), "truth": sample.text,
+        record = {"condition": sample.condition, "font": sample.font, "length": len(sample.boxes), "truth": sample.text,
                   "read": got["text"], "seconds": got["seconds"], **numberset.score(sample, got["text"], got["boxes"]),
+                  "guess_string": got["guess"] == sample.text,
                   "unsure": "?" in got["text"], "probabilities": got["probabilities"],
                   "digits_read": got["digits"], "boxes_read": got["boxes"]}  # fmt: skip
         for name, fn in (("one_digit", read_one_digit), ("equal_split", read_equal_split)):
@@ -129,6 +133,13 @@ def evaluate(samples: list, predict, threshold: float, progress=print) -> list[d
 # ---------------------------------------------------------------- summaries
 
 
+def _rates(rows: list[dict]) -> dict[str, float]:
+    """String, digit and segmentation accuracy of score dicts (``numberset.score``)."""
+    return {"string": _mean(r["string"] for r in rows),
+            "digit": sum(r["digits_right"] for r in rows) / max(1, sum(r["digits"] for r in rows)),
+            "segmentation": _mean(r["segmented"] for r in rows)}  # fmt: skip
+
+
 def summarise(records: list[dict], key) -> dict[str, dict]:
     """Group records by ``key(record)`` -> accuracies of the reader and the baselines."""
     groups: dict[str, list[dict]] = defaultdict(list)
@@ -136,18 +147,14 @@ def summarise(records: list[dict], key) -> dict[str, dict]:
         groups[str(key(r))].append(r)
     out = {}
     for name, rows in groups.items():
-        digits = sum(r["digits"] for r in rows)
         out[name] = {
             "numbers": len(rows),
-            "string": _mean(r["string"] for r in rows),
-            "digit": sum(r["digits_right"] for r in rows) / digits,
-            "segmentation": _mean(r["segmented"] for r in rows),
+            **_rates(rows),
+            "guess_string": _mean(r["guess_string"] for r in rows),
             "unsure": _mean(r["unsure"] for r in rows),
             "silent_errors": _mean(not r["string"] and not r["unsure"] for r in rows),
             "median_ms": 1000 * statistics.median(r["seconds"] for r in rows),
-            **{f"{base}_{m}": (_mean(r[base][m] for r in rows) if m != "digit"
-                               else sum(r[base]["digits_right"] for r in rows) / digits)
-               for base in ("equal_split", "one_digit") for m in ("string", "digit", "segmentation")},
+            **{f"{base}_{m}": v for base in ("equal_split", "one_digit") for m, v in _rates([r[base] for r in rows]).items()},
         }  # fmt: skip
     return out
 
@@ -180,13 +187,13 @@ def threshold_costs(records: list[dict], thresholds=THRESHOLDS) -> list[dict]:
     return rows
 
 
-def choose_threshold(records: list[dict]) -> float:
+def choose_threshold(records: list[dict], thresholds=THRESHOLDS) -> float:
     """The threshold with the lowest cost on validation records (ties: the lowest threshold).
 
     Cost: SILENT_ERROR_COST per digit shown wrong without ``?`` plus 1 per right digit shown
     as ``?``, over the digits of correctly segmented numbers (a threshold cannot fix the others).
     """
-    rows = threshold_costs(records)
+    rows = threshold_costs(records, thresholds)
     return min(rows, key=lambda r: (r["cost"], r["threshold"]))["threshold"]
 
 
@@ -219,7 +226,7 @@ def markdown(report: dict) -> str:
         "",
         f"Measured by `{report['command']}` on {report['date']}.",
         "",
-        f"Model: `{report['model']}` ({report['model_kind']}). Images: {report['numbers']} generated numbers, "
+        f"Model: `{report['model']}` ({report['model_kind']}, sha256 `{str(report['model_sha256'])[:16]}`). Images: {report['numbers']} generated numbers, "
         f"{report['per_condition']} per condition, seed {report['seed']}, split `{report['split']}` "
         f"({'MNIST test digits and held-out fonts' if report['split'] == 'test' else 'validation digits and training fonts'}"
         f"; `mnist_keras/numberset.py`). `?` threshold {report['threshold']} (`reader.MIN_PROBABILITY`, chosen on "
@@ -228,20 +235,21 @@ def markdown(report: dict) -> str:
         f"Machine: {m['cpu']}, {m['cores']} cores; Python {m['python']}. Load average (1 min) {m['load_before']:.2f} "
         f"before, {m['load_after']:.2f} after. {load_note(m['load_before'])}",
         "",
-        "String: the whole number right (a `?` counts as wrong). Digit: true digits found (IoU >= 0.5) and read "
+        "String: the whole number right (a `?` counts as wrong). Best guess: the same with every digit's top "
+        "class instead of `?` (what the reader would answer with no threshold). Digit: true digits found (IoU >= 0.5) and read "
         "right. Segmentation: as many digits as the truth, every box matching. Unsure: numbers shown with a `?`. "
         "Silent: numbers wrong without any `?`. Baselines: *equal split* cuts the ink's box into the true digit "
         "count (it is told the count); *one digit* is today's single-digit path.",
         "",
-        "| condition | numbers | string | digit | segmentation | unsure | silent | equal split: string | digit "
-        "| one digit: string | ms (median) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| condition | numbers | string | best guess | digit | segmentation | unsure | silent | equal split: string "
+        "| digit | one digit: string | ms (median) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, row in {**report["conditions"], "all": report["overall"]}.items():
         target = TARGETS.get(name)
         mark = f" (target {_pct(target)})" if target is not None else ""
         lines.append(
-            f"| {name}{mark} | {row['numbers']} | {_pct(row['string'])} | {_pct(row['digit'])} | "
+            f"| {name}{mark} | {row['numbers']} | {_pct(row['string'])} | {_pct(row['guess_string'])} | {_pct(row['digit'])} | "
             f"{_pct(row['segmentation'])} | {_pct(row['unsure'])} | {_pct(row['silent_errors'])} | "
             f"{_pct(row['equal_split_string'])} | {_pct(row['equal_split_digit'])} | {_pct(row['one_digit_string'])} | "
             f"{row['median_ms']:.0f} |"
@@ -251,6 +259,11 @@ def markdown(report: dict) -> str:
     for length, row in sorted(report["separated_by_length"].items(), key=lambda kv: int(kv[0])):
         lines.append(f"| {length} | {row['numbers']} | {_pct(row['string'])} | {_pct(row['digit'])} | "
                      f"{_pct(row['segmentation'])} | {_pct(row['equal_split_string'])} |")  # fmt: skip
+    lines += ["", "Printed numbers by font:", "", "| font | numbers | string | best guess | digit | segmentation "
+              "| equal split: string |", "|---|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+    for font, row in sorted(report["printed_by_font"].items()):
+        lines.append(f"| {font} | {row['numbers']} | {_pct(row['string'])} | {_pct(row['guess_string'])} | "
+                     f"{_pct(row['digit'])} | {_pct(row['segmentation'])} | {_pct(row['equal_split_string'])} |")  # fmt: skip
     t = report["timing"]
     lines += ["", f"Time to read a separated 4-digit image (load, find the ink, cut, one classifier call, pick): "
               f"median {t['median_ms']:.1f} ms over {t['images']} images, {TIMING_ROUNDS} rounds "
@@ -260,7 +273,8 @@ def markdown(report: dict) -> str:
                   f"({'met' if report['conditions'][name]['string'] >= goal else 'NOT met'})"
                   for name, goal in TARGETS.items() if name in report["conditions"]) + ".",
               "", "Every number is in `docs/numbers.json`; right and wrong readings are drawn in "
-              "`docs/numbers_examples.png`."]  # fmt: skip
+              "`docs/numbers_examples.png`." if report["split"] == numberset.TEST else
+              "Every number is in `docs/numbers_validation.json`."]  # fmt: skip
     return "\n".join(lines)
 
 
@@ -305,6 +319,17 @@ def examples_png(samples: list, records: list[dict], predict, path: Path, rng_se
     sheet.save(path)
 
 
+RECORD_FIELDS = ("condition", "font", "length", "truth", "read", "string", "guess_string", "digits", "digits_right",
+                 "segmented", "unsure")  # fmt: skip
+
+
+def report_json(report: dict, records: list[dict]) -> str:
+    """The report as JSON, one line per number read (fields named once, in ``record_fields``)."""
+    head = json.dumps({**report, "record_fields": list(RECORD_FIELDS)}, indent=1, default=float)
+    rows = ",\n".join(json.dumps([r[k] for k in RECORD_FIELDS], default=float) for r in records)
+    return head[:-2] + ',\n "records": [\n' + rows + "\n ]\n}\n"
+
+
 def machine(load_before: float) -> dict:
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else platform.processor()  # fmt: skip
@@ -328,12 +353,14 @@ def run(model: str, *, split: str, per_condition: int, seed: int, threshold: flo
     records = evaluate(samples, predictor.predict_proba, threshold, progress)
     timing = time_four_digits(samples, predictor.predict_proba)
     report = {
-        "date": date, "model": str(model), "model_kind": predictor.kind, "split": split, "seed": seed,
+        "date": date, "model": str(model), "model_kind": predictor.kind,
+        "model_sha256": hashlib.sha256(Path(model).read_bytes()).hexdigest() if Path(model).is_file() else None, "split": split, "seed": seed,
         "per_condition": per_condition, "numbers": len(samples), "threshold": threshold,
         "machine": machine(load_before), "timing": timing,
         "conditions": summarise(records, lambda r: r["condition"]),
         "overall": summarise(records, lambda r: "all")["all"],
         "separated_by_length": summarise([r for r in records if r["condition"] == "separated"], lambda r: r["length"]),
+        "printed_by_font": summarise([r for r in records if r["condition"] == "printed"], lambda r: r["font"]),
         "thresholds": threshold_costs(records),
     }  # fmt: skip
     if split == numberset.VALIDATION:
@@ -372,9 +399,7 @@ def main(argv: list[str] | None = None) -> None:
         examples_png(samples, records, predict, args.output / "numbers_examples.png")
         name = "numbers.json"
     args.output.mkdir(parents=True, exist_ok=True)
-    keep = ("condition", "length", "truth", "read", "string", "digits", "digits_right", "segmented", "unsure")
-    report["records"] = [{k: r[k] for k in keep} for r in records]
-    (args.output / name).write_text(json.dumps(report, indent=1, default=float) + "\n")
+    (args.output / name).write_text(report_json(report, records))
     print(f"wrote {args.output / name}")
 
 

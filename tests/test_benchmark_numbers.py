@@ -1,0 +1,75 @@
+"""The number-reading benchmark: its threshold rule and summaries, and a tiny end-to-end run (figures never asserted)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "benchmark_numbers.py"
+
+
+def load_script():
+    spec = importlib.util.spec_from_file_location("benchmark_numbers", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def record(truth: str, digits: list[int], probabilities: list[float], *, segmented: bool = True) -> dict:
+    read = "".join(map(str, digits))
+    return {"truth": truth, "digits_read": digits, "probabilities": probabilities, "segmented": segmented,
+            "string": read == truth, "unsure": False}  # fmt: skip
+
+
+def test_the_threshold_weighs_silent_errors_against_question_marks():
+    benchmark = load_script()
+    # Right digits are sure (0.99) but for one at 0.6; wrong ones sit at 0.7 and 0.9.
+    records = [record("12", [1, 2], [0.99, 0.99]), record("34", [3, 9], [0.99, 0.7]),
+               record("56", [5, 8], [0.99, 0.9]), record("78", [7, 8], [0.6, 0.99]),
+               record("90", [9, 1], [0.99, 0.3], segmented=False)]  # fmt: skip
+    rows = {r["threshold"]: r for r in benchmark.threshold_costs(records, thresholds=(0.0, 0.65, 0.75, 0.95))}
+    assert (rows[0.0]["silent_errors"], rows[0.0]["right_flagged"]) == (2, 0)  # the unsegmented one is left out
+    assert (rows[0.75]["silent_errors"], rows[0.75]["right_flagged"], rows[0.75]["wrong_flagged"]) == (1, 1, 1)
+    assert (rows[0.95]["silent_errors"], rows[0.95]["right_flagged"], rows[0.95]["wrong_flagged"]) == (0, 1, 2)
+    assert rows[0.95]["cost"] == 1 < rows[0.75]["cost"] == benchmark.SILENT_ERROR_COST + 1
+    assert benchmark.choose_threshold(records, thresholds=(0.0, 0.65, 0.75, 0.95)) == 0.95
+
+
+def test_summaries_count_reader_and_baselines_per_group():
+    benchmark = load_script()
+    score = {"string": True, "digits": 2, "digits_right": 2, "segmented": True}
+    miss = {"string": False, "digits": 2, "digits_right": 1, "segmented": False}
+    rows = [{"condition": "a", "seconds": 0.01, "unsure": False, "guess_string": True, **score,
+             "equal_split": miss, "one_digit": miss},
+            {"condition": "a", "seconds": 0.03, "unsure": True, "guess_string": True, **miss,
+             "equal_split": score, "one_digit": miss}]  # fmt: skip
+    row = benchmark.summarise(rows, lambda r: r["condition"])["a"]
+    assert row["numbers"] == 2 and row["string"] == 0.5 and row["guess_string"] == 1.0 and row["digit"] == 0.75
+    assert row["unsure"] == 0.5 and row["silent_errors"] == 0.0 and row["median_ms"] == pytest.approx(20.0)
+    assert row["equal_split_string"] == 0.5 and row["one_digit_digit"] == 0.5
+
+
+def test_a_tiny_run_writes_its_section_json_and_examples(tmp_path, tflite_models, data_dir):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "BENCHMARKS.md").write_text("# Performance benchmarks\n\n## Inference\n\nkept\n")
+    env = {**os.environ, "MNIST_KERAS_DATA": str(data_dir)}
+    for split in ("validation", "test"):
+        cmd = [sys.executable, str(SCRIPT), str(tflite_models["int8"]), "--split", split, "--per-condition", "1",
+               "--output", str(docs)]  # fmt: skip
+        result = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=600, env=env)
+        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
+    report = json.loads((docs / "numbers.json").read_text())
+    assert report["split"] == "test" and report["numbers"] == 10 and len(report["records"]) == 10
+    assert len(report["records"][0]) == len(report["record_fields"]) and "truth" in report["record_fields"]
+    assert set(report["conditions"]) == set(load_script().numberset.CONDITIONS)
+    assert "chosen_threshold" in json.loads((docs / "numbers_validation.json").read_text())
+    text = (docs / "BENCHMARKS.md").read_text()
+    assert text.count("## Reading whole numbers") == 1 and "## Inference\n\nkept" in text  # validation wrote no section
+    assert (docs / "numbers_examples.png").stat().st_size > 1000
