@@ -20,37 +20,35 @@ validation split (validation digits, training fonts) is for choices: with
 ``--split validation`` the script also sweeps the ``?`` threshold and prints the
 one that ``choose_threshold`` picks (``reader.MIN_PROBABILITY`` holds it).
 
-    python scripts/benchmark_numbers.py MODEL.tflite --split validation      # choices; prints, writes nothing in docs/
-    python scripts/benchmark_numbers.py MODEL.tflite                         # test: docs/BENCHMARKS.md, numbers.json/png
-    python scripts/benchmark_numbers.py MODEL.tflite --per-condition 20 --output /tmp/n   # quick check
+    python scripts/benchmark_numbers.py --split validation   # choices: docs/numbers_validation.json, nothing else
+    python scripts/benchmark_numbers.py                      # test: docs/BENCHMARKS.md's block, numbers.json, the pictures
+    python scripts/benchmark_numbers.py --quick --output /tmp/n/BENCHMARKS.md   # a smoke run
+
+The model is the shipped one (``tflite/robust_int8.tflite``) unless ``--model`` names another.
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
-import os
-import platform
 import statistics
 import sys
 import time
 from collections import defaultdict
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "scripts"))  # benchmark_docs
+import numpy as np
 
-import numpy as np  # noqa: E402
-from benchmark_docs import load_note, write_section  # noqa: E402 (after the sys.path lines)
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # harness, also when a test imports this file
+from harness import REPO, Block, finish, parser, provenance, publish, start
 
-from mnist_keras import numberset, reader  # noqa: E402
-from mnist_keras.preprocess import ImageError, find_ink, ink_to_mnist, load_grayscale, to_mnist, work_image  # noqa: E402
+from mnist_keras import numberset, reader
+from mnist_keras.artifacts import write_json, write_text
+from mnist_keras.predict import default_model
+from mnist_keras.preprocess import ImageError, find_ink, ink_to_mnist, load_grayscale, to_mnist, work_image
 
-SECTION = "numbers"
 DEFAULT_PER_CONDITION = 300
+QUICK_PER_CONDITION = 10
 TIMING_IMAGES = 100  # separated 4-digit images timed ...
 TIMING_ROUNDS = 3  # ... this many times, interleaved; the median is reported
 SILENT_ERROR_COST = 5.0  # a digit shown wrong costs this many digits shown as "?" (choose_threshold)
@@ -220,20 +218,16 @@ def _pct(x: float) -> str:
 
 def markdown(report: dict) -> str:
     """The BENCHMARKS.md section: how it was measured, the table per condition and per length, targets."""
-    m = report["machine"]
     lines = [
         "## Reading whole numbers",
         "",
-        f"Measured by `{report['command']}` on {report['date']}.",
+        provenance(report),
         "",
         f"Model: `{report['model']}` ({report['model_kind']}, sha256 `{str(report['model_sha256'])[:16]}`). Images: {report['numbers']} generated numbers, "
         f"{report['per_condition']} per condition, seed {report['seed']}, split `{report['split']}` "
         f"({'MNIST test digits and held-out fonts' if report['split'] == 'test' else 'validation digits and training fonts'}"
         f"; `mnist_keras/numberset.py`). `?` threshold {report['threshold']} (`reader.MIN_PROBABILITY`, chosen on "
         "validation numbers: docs/NUMBERS.md).",
-        "",
-        f"Machine: {m['cpu']}, {m['cores']} cores; Python {m['python']}. Load average (1 min) {m['load_before']:.2f} "
-        f"before, {m['load_after']:.2f} after. {load_note(m['load_before'])}",
         "",
         "String: the whole number right (a `?` counts as wrong). Best guess: the same with every digit's top "
         "class instead of `?` (what the reader would answer with no threshold). Digit: true digits found (IoU >= 0.5) and read "
@@ -272,9 +266,8 @@ def markdown(report: dict) -> str:
                   f"{name} {_pct(report['conditions'][name]['string'])} against {_pct(goal)} "
                   f"({'met' if report['conditions'][name]['string'] >= goal else 'NOT met'})"
                   for name, goal in TARGETS.items() if name in report["conditions"]) + ".",
-              "", "Every number is in `docs/numbers.json`; right and wrong readings are drawn in "
-              "`docs/numbers_examples.png`." if report["split"] == numberset.TEST else
-              "Every number is in `docs/numbers_validation.json`."]  # fmt: skip
+              "", "Every number is in `docs/numbers.json` (each image's reading in `docs/numbers_records.jsonl`); "
+              "right and wrong readings are drawn in `docs/numbers_examples.png`."]  # fmt: skip
     return "\n".join(lines)
 
 
@@ -323,40 +316,32 @@ RECORD_FIELDS = ("condition", "font", "length", "truth", "read", "string", "gues
                  "segmented", "unsure")  # fmt: skip
 
 
-def report_json(report: dict, records: list[dict]) -> str:
-    """The report as JSON, one line per number read (fields named once, in ``record_fields``)."""
-    head = json.dumps({**report, "record_fields": list(RECORD_FIELDS)}, indent=1, default=float)
-    rows = ",\n".join(json.dumps([r[k] for k in RECORD_FIELDS], default=float) for r in records)
-    return head[:-2] + ',\n "records": [\n' + rows + "\n ]\n}\n"
-
-
-def machine(load_before: float) -> dict:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else platform.processor()  # fmt: skip
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "load_before": load_before,
-            "load_after": os.getloadavg()[0]}  # fmt: skip
+def records_jsonl(records: list[dict]) -> str:
+    """One JSON list per number read, fields in :data:`RECORD_FIELDS` order; the field names on the first line."""
+    rows = [json.dumps(list(RECORD_FIELDS))] + [
+        json.dumps([r[k] for k in RECORD_FIELDS], default=float) for r in records
+    ]
+    return "\n".join(rows) + "\n"
 
 
 # ---------------------------------------------------------------- main
 
 
-def run(model: str, *, split: str, per_condition: int, seed: int, threshold: float, progress=print) -> dict:
-    """Generate the set, read it, time it, summarise: the report as a dict (records included)."""
+def run(model: str, *, split: str, per_condition: int, seed: int, threshold: float, progress=print):
+    """Generate the set, read it, time it, summarise: (the report's figures, the records, the samples, the predictor)."""
     from mnist_keras.predict import load_predictor
 
-    load_before = os.getloadavg()[0]
-    date = time.strftime("%Y-%m-%d %H:%M %Z")
     predictor = load_predictor(model)
     progress(f"generating {per_condition} numbers per condition ({split})")
     samples = numberset.make_set(split, per_condition, seed=seed)
     progress(f"reading {len(samples)} numbers")
     records = evaluate(samples, predictor.predict_proba, threshold, progress)
     timing = time_four_digits(samples, predictor.predict_proba)
-    report = {
-        "date": date, "model": str(model), "model_kind": predictor.kind,
-        "model_sha256": hashlib.sha256(Path(model).read_bytes()).hexdigest() if Path(model).is_file() else None, "split": split, "seed": seed,
-        "per_condition": per_condition, "numbers": len(samples), "threshold": threshold,
-        "machine": machine(load_before), "timing": timing,
+    figures = {
+        "model": str(model), "model_kind": predictor.kind,
+        "model_sha256": hashlib.sha256(Path(model).read_bytes()).hexdigest() if Path(model).is_file() else None,
+        "split": split, "seed": seed, "per_condition": per_condition, "numbers": len(samples), "threshold": threshold,
+        "timing": timing,
         "conditions": summarise(records, lambda r: r["condition"]),
         "overall": summarise(records, lambda r: "all")["all"],
         "separated_by_length": summarise([r for r in records if r["condition"] == "separated"], lambda r: r["length"]),
@@ -364,43 +349,41 @@ def run(model: str, *, split: str, per_condition: int, seed: int, threshold: flo
         "thresholds": threshold_costs(records),
     }  # fmt: skip
     if split == numberset.VALIDATION:
-        report["chosen_threshold"] = choose_threshold(records)
-    return {**report, "records": records, "samples": samples, "predict": predictor.predict_proba}
+        figures["chosen_threshold"] = choose_threshold(records)
+    return figures, records, samples, predictor.predict_proba
+
+
+BLOCKS = [Block("numbers", "numbers.json", markdown, "## Reading whole numbers", __file__)]
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("model", help="A .tflite or .keras model (the targets are for the int8 robust model).")
-    parser.add_argument("--split", choices=(numberset.TEST, numberset.VALIDATION), default=numberset.TEST,
-                        help="Numbers from MNIST test digits and held-out fonts (test, the default) or from the "
-                             "validation digits and training fonts (validation: for choices).")  # fmt: skip
-    parser.add_argument("--per-condition", type=int, default=DEFAULT_PER_CONDITION, help="Numbers per condition.")
-    parser.add_argument("--seed", type=int, default=0, help="Seed of the generated numbers.")
-    parser.add_argument("--threshold", type=float, default=reader.MIN_PROBABILITY,
-                        help="Probability below which a digit is shown as '?' (default: reader.MIN_PROBABILITY).")  # fmt: skip
-    parser.add_argument("--output", type=Path, default=REPO / "docs",
-                        help="Folder for BENCHMARKS.md's section, numbers.json and numbers_examples.png (test split).")  # fmt: skip
-    args = parser.parse_args(argv)
-    report = run(args.model, split=args.split, per_condition=args.per_condition, seed=args.seed,
-                 threshold=args.threshold)  # fmt: skip
-    samples, records, predict = report.pop("samples"), report.pop("records"), report.pop("predict")
-    report["command"] = "python scripts/benchmark_numbers.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    text = markdown(report)
-    print(text)
+    args = parser(__doc__, quick=f"{QUICK_PER_CONDITION} numbers per condition", source="numbers.json")
+    args.add_argument("--model", default=None, help="A .tflite or .keras model. Default: the shipped model.")
+    args.add_argument("--split", choices=(numberset.TEST, numberset.VALIDATION), default=numberset.TEST,
+                      help="Numbers from MNIST test digits and held-out fonts (test, the default) or from the "
+                           "validation digits and training fonts (validation: for choices).")  # fmt: skip
+    args.add_argument("--per-condition", type=int, default=DEFAULT_PER_CONDITION, help="Numbers per condition.")
+    args.add_argument("--seed", type=int, default=0, help="Seed of the generated numbers.")
+    args.add_argument("--threshold", type=float, default=reader.MIN_PROBABILITY,
+                      help="Probability below which a digit is shown as '?' (default: reader.MIN_PROBABILITY).")  # fmt: skip
+    args = args.parse_args(argv)
+    model = args.model or str(default_model(REPO))
+    report = start(__file__, argv, "ai-edge-litert", "numpy", "pillow")
+    per_condition = QUICK_PER_CONDITION if args.quick else args.per_condition
+    figures, records, samples, predict = run(model, split=args.split, per_condition=per_condition, seed=args.seed,
+                                             threshold=args.threshold)  # fmt: skip
+    report = finish({**report, **figures})
+    output = Path(args.output)
     if args.split == numberset.VALIDATION:
-        print("\nthreshold sweep on validation (digits of rightly segmented numbers):")
         for row in report["thresholds"]:
             print(f"  {row['threshold']:.3f}: silent {row['silent_errors']:4d}  right shown as ? {row['right_flagged']:4d}"
                   f"  wrong shown as ? {row['wrong_flagged']:4d}  cost {row['cost']:.0f}")  # fmt: skip
         print(f"chosen threshold: {report['chosen_threshold']} (SILENT_ERROR_COST {SILENT_ERROR_COST})")
-        name = "numbers_validation.json"
-    else:
-        write_section(args.output / "BENCHMARKS.md", SECTION, text)
-        examples_png(samples, records, predict, args.output / "numbers_examples.png")
-        name = "numbers.json"
-    args.output.mkdir(parents=True, exist_ok=True)
-    (args.output / name).write_text(report_json(report, records))
-    print(f"wrote {args.output / name}")
+        write_json(output.with_name("numbers_validation.json"), report)
+        return
+    print(publish(report, BLOCKS, output))
+    write_text(output.with_name("numbers_records.jsonl"), records_jsonl(records))
+    examples_png(samples, records, predict, output.with_name("numbers_examples.png"))
 
 
 if __name__ == "__main__":

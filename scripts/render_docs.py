@@ -31,6 +31,7 @@ BENCHMARKS = (
     "benchmark_record",
     "benchmark_zoo",
     "benchmark_tour",
+    "benchmark_numbers",
 )
 
 

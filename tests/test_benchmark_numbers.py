@@ -61,13 +61,15 @@ def test_a_tiny_run_writes_its_section_json_and_examples(tmp_path, tflite_models
     (docs / "BENCHMARKS.md").write_text("# Performance benchmarks\n\n## Inference\n\nkept\n")
     env = {**os.environ, "MNIST_KERAS_DATA": str(data_dir)}
     for split in ("validation", "test"):
-        cmd = [sys.executable, str(SCRIPT), str(tflite_models["int8"]), "--split", split, "--per-condition", "1",
-               "--output", str(docs)]  # fmt: skip
+        cmd = [sys.executable, str(SCRIPT), "--model", str(tflite_models["int8"]), "--split", split,
+               "--per-condition", "1", "--output", str(docs / "BENCHMARKS.md")]  # fmt: skip
         result = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=600, env=env)
         assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
     report = json.loads((docs / "numbers.json").read_text())
-    assert report["split"] == "test" and report["numbers"] == 10 and len(report["records"]) == 10
-    assert len(report["records"][0]) == len(report["record_fields"]) and "truth" in report["record_fields"]
+    assert report["split"] == "test" and report["numbers"] == 10
+    assert {"command", "date", "machine", "load"} <= set(report)  # provenance, as every benchmark's
+    records = [json.loads(line) for line in (docs / "numbers_records.jsonl").read_text().splitlines()]
+    assert len(records) == 1 + 10 and len(records[1]) == len(records[0]) and "truth" in records[0]
     assert set(report["conditions"]) == set(load_script().numberset.CONDITIONS)
     assert "chosen_threshold" in json.loads((docs / "numbers_validation.json").read_text())
     text = (docs / "BENCHMARKS.md").read_text()
