@@ -209,6 +209,51 @@ def time_four_digits(samples: list, predict) -> dict:
     return {"images": len(images), "rounds_median_ms": rounds, "median_ms": statistics.median(rounds)}
 
 
+WATCH_FRAME = REPO / "docs" / "examples" / "number_2026.jpg"  # a 640x480 photo of a handwritten number
+WATCH_FRAMES = 20  # frames per round, each with its own sensor noise
+
+
+def time_watch(predict) -> dict:
+    """Frames per second of watch mode's reading (``edge.frame_reader``), one digit and a whole number.
+
+    The frames are camera-sized arrays (the example photo with fresh noise each),
+    so this is reading alone: a camera's own capture time is not included.
+    """
+    from PIL import Image
+
+    from mnist_keras.edge import frame_reader
+
+    rng = np.random.default_rng(0)
+    photo = np.asarray(Image.open(WATCH_FRAME).convert("RGB"), dtype=np.float32)
+    frames = [np.clip(photo + rng.normal(0, 3, photo.shape), 0, 255).astype(np.uint8) for _ in range(WATCH_FRAMES)]
+    readers = {"digit": frame_reader(predict, number=False), "number": frame_reader(predict, number=True)}
+    rounds: dict[str, list[float]] = {mode: [] for mode in readers}
+    readings: dict[str, list[str]] = {}
+    for _ in range(TIMING_ROUNDS):  # interleaved: digit, number, digit, number, ...
+        for mode, read in readers.items():
+            begin = time.perf_counter()
+            readings[mode] = sorted({read(frame) for frame in frames})
+            rounds[mode].append(len(frames) / (time.perf_counter() - begin))
+    return {"frame": f"{WATCH_FRAME.relative_to(REPO)} ({photo.shape[1]}x{photo.shape[0]})", "frames": WATCH_FRAMES,
+            "readings": readings, **{f"{mode}_fps": statistics.median(v) for mode, v in rounds.items()},
+            "rounds_fps": rounds}  # fmt: skip
+
+
+def render_watch(report: dict) -> str:
+    """The frame rate to expect in watch mode, for the deployment page."""
+    watch = report.get("watch")
+    if not watch:
+        return "*Not measured yet: run `python scripts/benchmark_numbers.py` on a quiet machine.*"
+    return (
+        f"Reading frames of {watch['frame']} in watch mode (`--watch`, reading only; the camera's capture "
+        f"not included): **{watch['number_fps']:.1f} frames/s** reading the whole number (`--number`), "
+        f"**{watch['digit_fps']:.1f} frames/s** reading one digit; medians of {len(watch['rounds_fps']['number'])} rounds "
+        f"of {watch['frames']} frames. {provenance(report)} A Raspberry Pi's cores are several times slower "
+        "than this machine's: measure there with `python3 mnist_edge.pyz --watch picamera --number`, which prints "
+        "its own frame rate."
+    )
+
+
 # ---------------------------------------------------------------- reports
 
 
@@ -337,11 +382,12 @@ def run(model: str, *, split: str, per_condition: int, seed: int, threshold: flo
     progress(f"reading {len(samples)} numbers")
     records = evaluate(samples, predictor.predict_proba, threshold, progress)
     timing = time_four_digits(samples, predictor.predict_proba)
+    watch = time_watch(predictor.predict_proba)
     figures = {
         "model": str(model), "model_kind": predictor.kind,
         "model_sha256": hashlib.sha256(Path(model).read_bytes()).hexdigest() if Path(model).is_file() else None,
         "split": split, "seed": seed, "per_condition": per_condition, "numbers": len(samples), "threshold": threshold,
-        "timing": timing,
+        "timing": timing, "watch": watch,
         "conditions": summarise(records, lambda r: r["condition"]),
         "overall": summarise(records, lambda r: "all")["all"],
         "separated_by_length": summarise([r for r in records if r["condition"] == "separated"], lambda r: r["length"]),
@@ -353,7 +399,10 @@ def run(model: str, *, split: str, per_condition: int, seed: int, threshold: flo
     return figures, records, samples, predictor.predict_proba
 
 
-BLOCKS = [Block("numbers", "numbers.json", markdown, "## Reading whole numbers", __file__)]
+BLOCKS = [
+    Block("numbers", "numbers.json", markdown, "## Reading whole numbers", __file__),
+    Block("watch-frame-rate", "numbers.json", render_watch, "", __file__),
+]
 
 
 def main(argv: list[str] | None = None) -> None:
