@@ -3,11 +3,11 @@
 The same click command runs as ``mnist-keras predict`` and as the one-file
 bundle a person copies to a Raspberry Pi (``mnist_edge.pyz``, built by
 :mod:`mnist_keras.bundle`), so both take the same options with the same
-defaults, print the same lines and exit with the same codes: one digit per image, the
-whole number with ``--number`` (``reader.py``), or readings of a camera with ``--watch``
-(``watch.py``). Only
-TensorFlow-free modules are imported here: on a Pi the bundle needs numpy,
-Pillow and a LiteRT interpreter, nothing else.
+defaults, print the same lines and exit with the same codes: one digit per
+image, the whole number with ``--number`` (``reader.py``), or the readings of
+a camera with ``--watch`` (``watch.py``). Only TensorFlow-free modules are
+imported here: on a Pi the bundle needs numpy, Pillow and a LiteRT
+interpreter, nothing else.
 """
 
 from __future__ import annotations

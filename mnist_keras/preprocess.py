@@ -78,7 +78,7 @@ class NoDigitError(ImageError):
     """The image was read but holds no visible digit (blank or too little contrast)."""
 
 
-def _default_name(source: Source) -> str:
+def source_name(source: Source) -> str:
     """Name used in error messages: the path when there is one, so users can find it."""
     return str(source) if isinstance(source, (str, os.PathLike)) else "image"
 
@@ -192,7 +192,7 @@ def load_grayscale(source: Source, *, name: str | None = None) -> np.ndarray:
     float in [0, 1] / [0, 255]).  EXIF orientation is applied; alpha is composited
     over white because transparent parts of drawings are the paper.
     """
-    name = name or _default_name(source)
+    name = name or source_name(source)
     if isinstance(source, np.ndarray):
         return _array_to_gray(source, name)
     if not isinstance(source, (str, os.PathLike, bytes, bytearray, memoryview, Image.Image)):
@@ -251,7 +251,7 @@ def _fit_background(gray: np.ndarray) -> tuple[np.ndarray, float]:
     return plane.astype(np.float32), sigma
 
 
-def _dilate(a: np.ndarray) -> np.ndarray:
+def dilate(a: np.ndarray) -> np.ndarray:
     """3x3 max filter of a grey or boolean (H, W) array; outside counts as background."""
     rows = a.copy()
     rows[1:] = np.maximum(rows[1:], a[:-1])
@@ -270,7 +270,7 @@ def _grow(seed: np.ndarray, allowed: np.ndarray, steps: int = 2) -> np.ndarray:
     """
     mask = seed
     for _ in range(steps):
-        mask = _dilate(mask) & allowed
+        mask = dilate(mask) & allowed
     return mask | seed
 
 
@@ -448,7 +448,7 @@ def _renormalise(a: np.ndarray) -> np.ndarray:
 def _stroke_width(crop: np.ndarray) -> float:
     """Mean stroke width in px: area of the ink over half the length of its outline."""
     mask = np.pad(crop > 0.5 * crop.max(), 1)  # (h + 2, w + 2), outside = paper
-    outline = mask & _dilate(~mask)
+    outline = mask & dilate(~mask)
     return 2 * float(mask.sum()) / max(1, int(outline.sum()))
 
 
@@ -468,7 +468,7 @@ def _thicken(crop: np.ndarray) -> np.ndarray:
     steps = round((STROKE_WIDTH * max(crop.shape) / BOX_SIZE - _stroke_width(crop)) / 2)
     crop = np.pad(crop, max(0, steps))
     for _ in range(max(0, steps)):
-        crop = _dilate(crop)  # each step adds one pixel on both sides of every stroke
+        crop = dilate(crop)  # each step adds one pixel on both sides of every stroke
     return crop
 
 
@@ -509,7 +509,7 @@ def to_mnist(source: Source, *, name: str | None = None) -> np.ndarray:
 
     Raises ImageError if the image cannot be read and NoDigitError if it is blank.
     """
-    name = name or _default_name(source)
+    name = name or source_name(source)
     gray = _limit_size(load_grayscale(source, name=name))  # (H, W)
     return ink_to_mnist(_ink(gray, name))
 

@@ -45,7 +45,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from .preprocess import Source, _default_name, load_grayscale
+from .preprocess import Source, load_grayscale, source_name
 from .segment import MAX_DIGITS, Candidate, Page, TooManyMarksError, prepare, several_digits, source_box
 
 __all__ = ["MAX_DIGITS", "Digit", "Reading", "TooManyMarksError", "annotate", "read_number", "several_digits"]
@@ -191,7 +191,7 @@ def read_number(source: Source, predict_proba: PredictProba, *, threshold: float
         NoDigitError: the image holds no ink (blank, too little contrast).
         TooManyMarksError: far more marks than a number holds (text, texture).
     """
-    page = prepare(source, name or _default_name(source))
+    page = prepare(source, name or source_name(source))
     flat = [c for cands in page.candidates for c in cands]
     proba = np.asarray(predict_proba(np.stack([c.crop for c in flat])[..., np.newaxis]), np.float64) if flat else None
     return _assemble(page, proba, threshold=threshold, top_k=top_k)

@@ -35,11 +35,11 @@ from .preprocess import (
     ImageError,
     Ink,
     Source,
-    _default_name,
-    _dilate,
+    dilate,
     find_ink,
     ink_to_mnist,
     load_grayscale,
+    source_name,
     work_image,
 )
 
@@ -103,7 +103,7 @@ def _find_marks(ink: Ink, name: str) -> _Marks:
     labels = keep[labels]
     faint = ink.faint
     for _ in range(2):  # the anti-aliased rim, as preprocess._grow: 2 px into faint ink
-        labels = np.where((labels == 0) & faint, _dilate(labels), labels)
+        labels = np.where((labels == 0) & faint, dilate(labels), labels)
     return _Marks(labels, np.where(speck, 0, sizes), boxes, height, typical)
 
 
@@ -459,7 +459,7 @@ def several_digits(source: Source, *, name: str | None = None) -> bool:
     Raises:
         ImageError, NoDigitError: as ``read_number``.
     """
-    name = name or _default_name(source)
+    name = name or source_name(source)
     ink = find_ink(work_image(load_grayscale(source, name=name))[0], name)
     marks = _find_marks(ink, name)
     try:
