@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 from . import drawpad
 from .classify import DEFAULT_TOP_K
@@ -153,12 +153,24 @@ def number_result(classifier: Classifier, image: Any, *, drawing: bool) -> tuple
 
 
 def number_draw_result(classifier: Classifier, value: Any) -> tuple[Any, str]:
-    """The page's answer to the number pad's value."""
+    """The page's answer to the number pad's value.
+
+    The drawing gets a white band above and below (a third of its height each)
+    before it is read, so the digits' labels fit above their boxes in the picture
+    shown; reading is unchanged by the margin (the background is white either way).
+    """
     try:
-        image = drawpad.drawing_png(value)
+        png = drawpad.drawing_png(value)
     except ImageError as err:
         return None, _message(err, drawing=True)
-    return number_result(classifier, image, drawing=True)
+    if png is None:
+        return number_result(classifier, None, drawing=True)
+    try:
+        drawing = Image.open(io.BytesIO(png)).convert("L")
+    except (OSError, ValueError) as err:  # a forged value that is no PNG
+        return None, _message(ImageError(str(err)), drawing=True)
+    band = drawing.height // 3
+    return number_result(classifier, ImageOps.expand(drawing, border=(0, band, 0, band), fill=255), drawing=True)
 
 
 def api_read_number(classifier: Classifier, image: Any) -> dict:

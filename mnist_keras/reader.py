@@ -225,7 +225,8 @@ def _label_font(size: int) -> ImageFont.ImageFont:
 
 def annotate(image: Source, reading: Reading) -> Image.Image:
     """The image in grey (as the reader saw it, EXIF rotation applied) with each digit's box and reading:
-    SURE_COLOUR digits, UNSURE_COLOUR ``?`` followed by the best guess."""
+    SURE_COLOUR digits, UNSURE_COLOUR ``?`` followed by the best guess; a label goes above its box, or
+    below it when the box touches the top of the picture."""
     gray = load_grayscale(image)
     picture = Image.fromarray(np.rint(gray).astype(np.uint8)).convert("RGB")
     pen = ImageDraw.Draw(picture)
@@ -236,5 +237,7 @@ def annotate(image: Source, reading: Reading) -> Image.Image:
         pen.rectangle([left, top, right - 1, bottom - 1], outline=colour, width=line)
         size = max(10, (bottom - top) // 3)
         label = d.char if d.sure else f"?{d.digit}"
-        pen.text((left, max(0, top - size - line)), label, fill=colour, font=_label_font(size))
+        above = top - size - 2 * line
+        y = above if above >= 0 or bottom + size + 2 * line > picture.height else bottom + line  # else below the box
+        pen.text((left, max(0, y)), label, fill=colour, font=_label_font(size))
     return picture
