@@ -34,6 +34,7 @@ from .artifacts import (
     write_json,
     write_text,
 )
+from .data import TRAIN_SIZE
 
 CARD_SUFFIX = ".md"  # saved_models/<name>.md beside <name>.keras and its record <name>.json
 EXAMPLES_DIR_SUFFIX = "_card"  # saved_models/<name>_card/: the card's pictures
@@ -78,6 +79,8 @@ def training_record(run_dir: Path) -> dict:
     settings = run_settings(run_dir)
     history = read_history(run_dir)
     kept = kept_row(history, recipe_setting(settings, "keep") or "best")
+    data = config.get("data", {})
+    mnist_images = settings.get("limit") or TRAIN_SIZE - data.get("validation_size", 0)
     return {
         "command": fit_command(settings),
         "seed": settings.get("seed"),
@@ -86,7 +89,9 @@ def training_record(run_dir: Path) -> dict:
         "commit": config.get("source", {}).get("commit"),
         "uncommitted_changes": config.get("source", {}).get("dirty"),
         "versions": config.get("versions", {}),
-        "data": config.get("data", {}),
+        "data": data,
+        "mnist_training_images": mnist_images,
+        "printed_training_images": max(0, data.get("train_size", mnist_images) - mnist_images),
         "epochs_run": len(history),
         "kept_epoch": int(kept["epoch"]) + 1 if kept else None,
         "validation": {"accuracy": float(kept["val_accuracy"]), "loss": float(kept["val_loss"])} if kept else None,
@@ -171,14 +176,15 @@ def _use(card: dict) -> str:
 
 
 def _data(card: dict) -> str:
-    data = card["training"]["data"]
-    recipe = card["training"]["recipe"] or {}
-    printed = recipe.get("printed_fraction") or 0
-    extra = (f" plus printed digits in the training fonts, {100 * printed:.0f}% of the training set's size "
-             "(rendered and preprocessed like user inputs)") if printed else ""  # fmt: skip
+    training = card["training"]
+    data = training["data"]
+    printed = training.get("printed_training_images") or 0
+    extra = (f" plus {printed:,} digits printed in the training fonts (rendered and preprocessed like user "
+             "inputs)") if printed else ""  # fmt: skip
     return (
         "## Training data\n\n"
-        f"MNIST (LeCun et al.): {data.get('train_size', '?'):,} training images{extra}; "
+        f"MNIST (LeCun et al.): {training.get('mnist_training_images', data.get('train_size', '?')):,} training "
+        f"images{extra}; "
         f"{data.get('validation_size', '?'):,} images held out of the 60,000 for validation (stratified, fixed by "
         f"the seed) choose the kept epoch; the {data.get('test_size', '?'):,} test images were never used to "
         f"make a choice. Source: `{data.get('source', '?')}`; files match the original MNIST checksums: "
@@ -284,8 +290,9 @@ def _limits(card: dict) -> str:
     shown = "\n\n".join(f"![{caption}]({path})" for caption, path in pictures.items())
     return (
         "## Limitations and failure cases\n\n"
-        "- One digit per image: a number with several digits is read as its biggest mark "
-        "(`mnist-keras predict` warns when an image clearly holds several).\n"
+        "- One digit per image: a number is read digit by digit with `--number` (the page's "
+        '"Write a number" tab; how well: docs/NUMBERS.md); without it, an image holding several digits '
+        "is read as its biggest mark, and `mnist-keras predict` warns when it clearly holds several.\n"
         "- Always one of 0-9: letters, symbols and scribbles get a digit too, sometimes with high probability.\n"
         "- Confusions follow MNIST's (the confusion matrix of `mnist-keras evaluate` shows which); the "
         "hardest robustness conditions are listed above, and the pictures below show the test mistakes.\n"

@@ -276,8 +276,10 @@ def training_recipe(model_path: Path) -> dict | None:
         return recipe or (run_settings(run).get("recipe") if run else None)
     if model_path.suffix == ".tflite":
         metadata = _read_json(model_path.with_name(model_path.stem.rsplit("_", 1)[0] + ".json"))
-        source = (metadata or {}).get("source_model")
-        return training_recipe(Path(source)) if source and Path(source).is_file() else None
+        source = Path((metadata or {}).get("source_model") or "")
+        if source.name and not source.is_absolute() and not source.is_file():  # relative to the project folder
+            source = model_path.resolve().parent.parent / source
+        return training_recipe(source) if source.name and source.is_file() else None
     return None
 
 
