@@ -335,3 +335,22 @@ def test_missing_model_through_the_real_command(tmp_path):
     assert result.stderr.strip().splitlines()[-1] == (
         "Error: nothing.keras: model file not found; train one with 'mnist-keras fit' or check the path"
     )
+
+
+def test_curves_mark_the_epoch_a_keep_last_run_kept(tmp_path, monkeypatch):
+    """The kept epoch is read from the run's recipe: a --keep last run's curves mark its last epoch, not its best."""
+    import json
+
+    from mnist_keras import evaluate, plots
+
+    (tmp_path / "config.json").write_text(json.dumps({"settings": {"model": "fast", "recipe": {"keep": "last"}}}))
+    rows = ["epoch,loss,accuracy,val_loss,val_accuracy,learning_rate"]
+    rows += [f"{epoch},0.5,0.9,{val_loss},0.9,0.001" for epoch, val_loss in enumerate([0.2, 0.3, 0.4])]
+    (tmp_path / "history.csv").write_text("\n".join(rows) + "\n")
+    marked = {}
+    monkeypatch.setattr(
+        plots, "curves_figure", lambda history, *, title, kept_epoch: marked.setdefault("epoch", kept_epoch)
+    )
+    monkeypatch.setattr(plots, "save_figure", lambda figure, target: None)
+    evaluate._plot_curves(tmp_path, "fast", tmp_path / "curves.png")
+    assert marked["epoch"] == 3  # the last of 3 epochs (the lowest validation loss was epoch 1)
