@@ -6,9 +6,11 @@ The edge program (the bundle mnist_edge.pyz from 'mnist-keras bundle', or any si
 Debian bookworm root of each architecture (arm_roots.py: Debian's numpy and Pillow,
 then tflite-runtime 2.14 on armhf and ai-edge-litert on arm64, as a Pi user installs
 them) and run there under qemu with ``--json``; the same program runs on the host
-with the host's Python. Every image must get the same digit on both, with
-probabilities within --tolerance (interpreters and numpy may differ in the last
-bits). As root, on Debian:
+with the host's Python. It runs twice on each side: one digit per image, then
+``--number`` (the whole number: segmentation, cuts and ordering run in numpy on
+the device too). Every image must get the same digit, or the same number with the
+same boxes, on both, with probabilities within --tolerance (interpreters and numpy
+may differ in the last bits). As root, on Debian:
 
     apt-get install -y debootstrap qemu-user-static binfmt-support
     mnist-keras bundle --output /tmp/mnist_edge.pyz
@@ -92,9 +94,9 @@ class Staged:
     model: str
     images: list[str]
 
-    def argv(self, base: str) -> list[str]:
-        """The program's command-line arguments when the work folder is at `base`."""
-        return [f"{base}/{p}" for p in (self.program, self.model, *self.images)] + ["--json"]
+    def argv(self, base: str, *, number: bool = False) -> list[str]:
+        """The program's command-line arguments when the work folder is at `base` (``--number``: read numbers)."""
+        return [f"{base}/{p}" for p in (self.program, self.model, *self.images)] + ["--json"] + ["--number"] * number
 
 
 def stage_inputs(work: Path, program: Path, model: Path, images: Sequence[Path]) -> Staged:
@@ -118,9 +120,9 @@ def stage_inputs(work: Path, program: Path, model: Path, images: Sequence[Path])
 
 
 def run_program(
-    label: str, python: Sequence[str], staged: Staged, base: str, *, env: dict | None, timeout: float
+    label: str, python: Sequence[str], staged: Staged, base: str, *, env: dict | None, timeout: float, number: bool
 ) -> Run:
-    """Run the staged program with --json on the staged images at `base`, as `python` (a command).
+    """Run the staged program with --json (and ``--number`` if asked) on the staged images at `base`, as `python`.
 
     Answers' paths are made relative to `base`, so the host's and a root's can be compared;
     stdout lines that are not JSON answers count as stderr.
@@ -130,7 +132,7 @@ def run_program(
         what = versions.get("missing", "no TFLite interpreter")
         raise SetupError(f"{label}: {' '.join(python[-1:])} cannot run the edge program ({what}); see --host-python")
     start = time.perf_counter()
-    done = run_command([*python, *staged.argv(base)], env=env, timeout=timeout)
+    done = run_command([*python, *staged.argv(base, number=number)], env=env, timeout=timeout)
     seconds = time.perf_counter() - start
     results, junk = parse_lines(done.stdout)
     for result in results:
@@ -141,12 +143,28 @@ def run_program(
 # ------------------------------------------------------------------ comparison
 
 
+def compare_reading(arm: dict, host: dict, tolerance: float) -> tuple[bool, float, str]:
+    """(agree, largest probability gap, why not) for one image's two ``--number`` readings."""
+    if arm["text"] != host["text"]:
+        return False, 0.0, f"read {arm['text']!r} here, {host['text']!r} on the host"
+    pairs = list(zip(arm["digits"], host["digits"]))
+    gap = max([abs(a["probability"] - h["probability"]) for a, h in pairs], default=0.0)
+    moved = [h["box"] for a, h in pairs if a["box"] != h["box"]]
+    if moved:
+        return False, gap, f"boxes differ from the host's ({len(moved)} of {len(pairs)}, first {moved[0]})"
+    if gap > tolerance:
+        return False, gap, f"probabilities differ by {gap:.6f} > {tolerance}"
+    return True, gap, ""
+
+
 def compare_one(arm: dict, host: dict, tolerance: float) -> tuple[bool, float, str]:
-    """(agree, largest probability gap, why not) for one image's two answers."""
+    """(agree, largest probability gap, why not) for one image's two answers (a digit, or a number's reading)."""
     if "error" in arm or "error" in host:
         return False, 0.0, f"error: {arm.get('error') or host.get('error')}"
     if arm["path"] != host["path"]:
         return False, 0.0, f"different files: {arm['path']} vs {host['path']}"
+    if "text" in host or "text" in arm:
+        return compare_reading(arm, host, tolerance)
     arm_top = {t["digit"]: t["probability"] for t in arm["top_k"]}
     host_top = {t["digit"]: t["probability"] for t in host["top_k"]}
     shared = set(arm_top) & set(host_top)
@@ -156,6 +174,13 @@ def compare_one(arm: dict, host: dict, tolerance: float) -> tuple[bool, float, s
     if gap > tolerance:
         return False, gap, f"probabilities differ by {gap:.6f} > {tolerance}"
     return True, gap, ""
+
+
+def summary(answer: dict) -> str:
+    """One answer in a few characters: ``7 0.984375``, ``number '2026'`` or ``error``."""
+    if "text" in answer:
+        return f"number {answer['text']!r}"
+    return f"{answer['digit']} {answer['probability']:.6f}" if "digit" in answer else "error"
 
 
 def compare(arm: Run, host: Run, tolerance: float) -> tuple[list[str], list[str]]:
@@ -172,7 +197,7 @@ def compare(arm: Run, host: Run, tolerance: float) -> tuple[list[str], list[str]
     for a, h in zip(arm.results, host.results):
         agree, gap, why = compare_one(a, h, tolerance)
         worst = max(worst, gap)
-        mine, theirs = (f"{r['digit']} {r['probability']:.6f}" if "digit" in r else "error" for r in (a, h))
+        mine, theirs = (summary(r) for r in (a, h))
         lines.append(f"  {'same' if agree else 'DIFF'}  {h['path']:<36} {mine}  | host {theirs}  {why}".rstrip())
         if not agree:
             problems.append(f"{arm.label}: {h['path']}: {why}")
@@ -197,8 +222,11 @@ def stderr_notes(run: Run, limit: int = 3) -> list[str]:
     return list(dict.fromkeys(lines))[:limit]
 
 
-def check_arch(target: Target, args: argparse.Namespace, stage: Path, staged: Staged, host: Run) -> dict:
-    """Prepare or reuse the root, run the program in it, print the comparison; return a record with the problems."""
+MODES = (False, True)  # each run: one digit per image, then --number
+
+
+def check_arch(target: Target, args: argparse.Namespace, stage: Path, staged: Staged, host: dict[bool, Run]) -> dict:
+    """Prepare or reuse the root, run the program in it in both modes, print the comparisons; return a record."""
     start = time.perf_counter()
     with locked(args.roots, target.arch):
         entry = ensure_binfmt(target)
@@ -207,18 +235,26 @@ def check_arch(target: Target, args: argparse.Namespace, stage: Path, staged: St
         remove_tree(root / WORK.lstrip("/"))
         shutil.copytree(stage, root / WORK.lstrip("/"))
         env = chroot_env(target)
-        arm = run_program(target.arch, venv_python(root), staged, WORK, env=env, timeout=args.timeout)
-    lines, problems = compare(arm, host, args.tolerance)
+        arm = {number: run_program(target.arch + " --number" * number, venv_python(root), staged, WORK, env=env,
+                                   timeout=args.timeout, number=number) for number in MODES}  # fmt: skip
+    lines, problems = [], []
+    for number in MODES:
+        found, wrong = compare(arm[number], host[number], args.tolerance)
+        lines += [f"  {'--number' if number else 'one digit per image'}:", *found]
+        problems += wrong
     emulation = (
         f"{qemu_version(target)} via binfmt_misc (flags {entry.get('flags')}), QEMU_CPU={target.cpu or 'default'}"
     )
-    print(f"{target.arch}: {describe(arm.versions)}")
+    seconds = {where: sum(r.seconds for r in runs.values()) for where, runs in (("arm", arm), ("host", host))}
+    print(f"{target.arch}: {describe(arm[False].versions)}")
     print(f"  root {root} ({how} in {prepared:.1f} s); {emulation}")
-    print(f"  edge program: {arm.seconds:.1f} s here, {host.seconds:.1f} s on the host")
-    print("\n".join([*(f"  stderr: {line}" for line in stderr_notes(arm)), *lines]))
+    print(f"  edge program (both modes): {seconds['arm']:.1f} s here, {seconds['host']:.1f} s on the host")
+    notes = [note for number in MODES for note in stderr_notes(arm[number])]
+    print("\n".join([*(f"  stderr: {line}" for line in dict.fromkeys(notes)), *lines]))
     print(f"{target.arch}: {'OK: same answers as the host' if not problems else 'FAILED'}", flush=True)
-    record = {"versions": arm.versions, "root": str(root), "root_status": how, "emulation": emulation}
-    record |= {"prepare_s": round(prepared, 1), "run_s": round(arm.seconds, 1), "results": arm.results}
+    record = {"versions": arm[False].versions, "root": str(root), "root_status": how, "emulation": emulation}
+    record |= {"prepare_s": round(prepared, 1), "run_s": round(seconds["arm"], 1), "results": arm[False].results,
+               "number_results": arm[True].results}  # fmt: skip
     return record | {"problems": problems}
 
 
@@ -277,9 +313,12 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="check-edge-arm-") as tmp:
             stage = Path(tmp, "edge-check")
             staged = stage_inputs(stage, args.program, args.model, args.images)
-            host = run_program("host", [args.host_python], staged, str(stage), env=None, timeout=args.timeout)
-            print(f"host: {describe(host.versions)}", flush=True)
-            report = {"host": {"versions": host.versions, "run_s": round(host.seconds, 1), "results": host.results}}
+            host = {number: run_program("host" + " --number" * number, [args.host_python], staged, str(stage),
+                                        env=None, timeout=args.timeout, number=number) for number in MODES}  # fmt: skip
+            print(f"host: {describe(host[False].versions)}", flush=True)
+            report = {"host": {"versions": host[False].versions, "results": host[False].results,
+                               "number_results": host[True].results,
+                               "run_s": round(sum(r.seconds for r in host.values()), 1)}}  # fmt: skip
             report |= {arch: check_arch(TARGETS[arch], args, stage, staged, host) for arch in args.arch}
     except SetupError as err:
         print(f"error: {err}", file=sys.stderr)

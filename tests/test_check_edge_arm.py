@@ -68,6 +68,32 @@ def test_a_different_answer_is_a_problem(check, arm_answer, why):
     assert len(problems) == 1 and why in problems[0] and "DIFF" in lines[0]
 
 
+def reading(path: str, text: str, digits: list[tuple[float, list[int]]]) -> dict:
+    """A --number answer: the text and, per digit, its probability and box."""
+    return {"path": path, "text": text, "digits": [{"probability": p, "box": box} for p, box in digits]}
+
+
+def test_the_same_number_within_tolerance_agrees(check):
+    host = run(check, "host", [reading("a.png", "26", [(0.991, [3, 4, 20, 30]), (0.97, [25, 4, 40, 30])])])
+    arm = run(check, "armhf", [reading("a.png", "26", [(0.989, [3, 4, 20, 30]), (0.975, [25, 4, 40, 30])])])
+    lines, problems = check.compare(arm, host, tolerance=0.01)
+    assert problems == [] and "same" in lines[0] and "number '26'" in lines[0]
+
+
+@pytest.mark.parametrize(
+    "arm_answer, why",
+    [
+        (reading("a.png", "2?", [(0.99, [3, 4, 20, 30]), (0.6, [25, 4, 40, 30])]), "read '2?' here, '26' on the host"),
+        (reading("a.png", "26", [(0.99, [3, 4, 20, 30]), (0.97, [24, 4, 40, 30])]), "boxes differ"),
+        (reading("a.png", "26", [(0.99, [3, 4, 20, 30]), (0.90, [25, 4, 40, 30])]), "probabilities differ"),
+    ],
+)
+def test_a_different_reading_is_a_problem(check, arm_answer, why):
+    host = run(check, "host", [reading("a.png", "26", [(0.99, [3, 4, 20, 30]), (0.97, [25, 4, 40, 30])])])
+    lines, problems = check.compare(run(check, "armhf", [arm_answer]), host, tolerance=0.01)
+    assert len(problems) == 1 and why in problems[0] and "DIFF" in lines[0]
+
+
 def test_a_traceback_or_missing_answers_are_problems(check):
     host = run(check, "host", [answer("a.png", 7, [(7, 0.9)])])
     crash = "Traceback (most recent call last):\n  ...\nTypeError: Cannot cast array data"
@@ -141,6 +167,7 @@ def test_inputs_are_staged_under_their_own_names(check, tmp_path, monkeypatch):
     assert staged == check.Staged("edge.pyz", "model.tflite", ["in/0/one.png", "in/1/photos", "in/2/photos"])
     assert (work / "in/2/photos/two.png").read_bytes() == b"photos/two.png"
     assert staged.argv("/opt/x")[:2] == ["/opt/x/edge.pyz", "/opt/x/model.tflite"] and staged.argv("/b")[-1] == "--json"
+    assert staged.argv("/b", number=True)[-2:] == ["--json", "--number"]
     check.stage_inputs(work, host / "edge.pyz", host / "model.tflite", images[:1])  # a rerun starts afresh
     assert not (work / "in/1").exists()
 
@@ -155,5 +182,5 @@ def test_answers_are_compared_by_their_path_in_the_work_folder(check, tmp_path, 
     )
     staged = check.Staged("edge.py", "m.tflite", ["in/0/a.png"])
     (tmp_path / "m.tflite").write_bytes(b"")
-    run = check.run_program("host", [sys.executable], staged, str(tmp_path), env=None, timeout=60)
+    run = check.run_program("host", [sys.executable], staged, str(tmp_path), env=None, timeout=60, number=False)
     assert [r["path"] for r in run.results] == ["in/0/a.png"] and run.returncode == 0
