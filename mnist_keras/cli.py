@@ -349,29 +349,17 @@ def data() -> None:
 @json_option("the source, per-file status and split sizes")
 def verify(data_dir: str | None, as_json: bool) -> None:
     """Check the MNIST files against the known SHA-256 sums and print split sizes."""
-    from .data import DataError, class_counts, load_mnist
+    from .data import DataError
+    from .data import verify as verify_files
 
-    mnist = load_mnist(data_dir)
-    report = {
-        "source": mnist.source,
-        "files": {
-            name: "ok" if name not in mnist.checksum_mismatches() else f"MISMATCH {digest}"
-            for name, digest in mnist.checksums.items()
-        },  # fmt: skip
-        "splits": {
-            split: {"images": len(labels), "per_class": class_counts(labels)}
-            for split, labels in (("train", mnist.y_train), ("test", mnist.y_test))
-        },  # fmt: skip
-    }
-    lines = [f"source: {mnist.source}", *(f"  {name:<26} {status}" for name, status in report["files"].items())]
+    report = verify_files(data_dir)
+    lines = [f"source: {report['source']}", *(f"  {name:<26} {status}" for name, status in report["files"].items())]
     lines += [
         f"  {split:<5} {n['images']:>6} images; per class {n['per_class']}" for split, n in report["splits"].items()
     ]
     emit(report, as_json, "\n".join(lines))
-    if mnist.checksum_mismatches():
-        raise DataError(
-            f"{len(mnist.checksum_mismatches())} file(s) differ from the original MNIST; download them again"
-        )
+    if report["mismatches"]:
+        raise DataError(f"{report['mismatches']} file(s) differ from the original MNIST; download them again")
 
 
 # ----------------------------------------------------------------- robustness

@@ -285,6 +285,28 @@ def class_counts(labels: np.ndarray) -> list[int]:
     return np.bincount(labels, minlength=NUM_CLASSES).tolist()
 
 
+def verify(data_dir: str | os.PathLike | None = None) -> dict:
+    """What ``mnist-keras data verify`` reports: the source, each file's checksum status and the split sizes.
+
+    A file whose SHA-256 differs from the original MNIST's is ``"MISMATCH <digest>"``;
+    ``mismatches`` counts them (the command then exits 2).
+
+    Raises:
+        DataError: a file is missing, truncated or not IDX (as :func:`load_mnist`).
+    """
+    mnist = load_mnist(data_dir)
+    differ = set(mnist.checksum_mismatches())
+    return {
+        "source": mnist.source,
+        "files": {name: f"MISMATCH {digest}" if name in differ else "ok" for name, digest in mnist.checksums.items()},
+        "mismatches": len(differ),
+        "splits": {
+            split: {"images": len(labels), "per_class": class_counts(labels)}
+            for split, labels in (("train", mnist.y_train), ("test", mnist.y_test))
+        },
+    }
+
+
 # ------------------------------------------------------------------- tf.data
 
 

@@ -167,6 +167,17 @@ def test_verify_cli_mismatch_is_an_error(tmp_path):
     assert "MISMATCH" in result.output and "Error: 4 file(s) differ" in result.output
 
 
+def test_verify_reports_what_the_command_prints(tmp_path):
+    from mnist_keras.data import verify
+
+    write_set(tmp_path)
+    report = verify(tmp_path)
+    assert report["mismatches"] == 4 and all(status.startswith("MISMATCH ") for status in report["files"].values())
+    assert report["source"] == str(tmp_path)
+    assert report["splits"] == {"train": {"images": 40, "per_class": [4] * 10},
+                                "test": {"images": 20, "per_class": [2] * 10}}  # fmt: skip
+
+
 def test_verify_cli_corrupt_file_exit_code(tmp_path):
     write_set(tmp_path, overrides={"train-labels-idx1-ubyte": GOOD_LABELS[:-1]})
     result = CliRunner().invoke(cli, ["data", "verify", "--data-dir", str(tmp_path)])
