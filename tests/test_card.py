@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from mnist_keras import card
-from mnist_keras.predict import SHIPPED_MODEL
+from mnist_keras.predict import SHIPPED_MODEL, default_model
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RECORD = REPO_ROOT / "saved_models" / f"{SHIPPED_MODEL}.json"
@@ -85,3 +88,26 @@ def test_publishing_writes_a_card_from_the_run(tmp_path, data_dir, monkeypatch):
         )
         assert record["test"]["accuracy"] == result.evaluation["splits"]["test"]["accuracy"]
         assert "Not measured for this model yet" in text  # no robustness report: the card says so
+
+
+def test_the_checkout_answers_before_any_training(tmp_path):
+    """The README tour's first step, as a newcomer runs it from a fresh clone: the shipped model is the default.
+
+    Run in a fresh process, in a folder holding only what a clone has for it: tflite/ and docs/examples/.
+    """
+    shutil.copytree(REPO_ROOT / "docs" / "examples", tmp_path / "docs" / "examples")
+    (tmp_path / "tflite").mkdir()
+    for name in (f"{SHIPPED_MODEL}_int8.tflite", f"{SHIPPED_MODEL}.json"):  # what a clone's tflite/ holds
+        shutil.copy2(REPO_ROOT / "tflite" / name, tmp_path / "tflite" / name)
+    assert default_model(tmp_path) == tmp_path / "tflite" / f"{SHIPPED_MODEL}_int8.tflite"
+
+    def predict(*args: str) -> list[dict]:
+        command = [sys.executable, "-c", "from mnist_keras.cli import main; main()", "predict", *args, "--json"]
+        done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        return [json.loads(line) for line in done.stdout.splitlines()]
+
+    digits = predict("docs/examples/seven_photo.jpg", "docs/examples/three.png")
+    assert [answer["digit"] for answer in digits] == [7, 3]
+    (number,) = predict("--number", "docs/examples/number_2026.jpg")
+    assert number["text"] == "2026"
