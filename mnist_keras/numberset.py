@@ -48,7 +48,8 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from . import printed
 
-TEST, VALIDATION = "test", "validation"
+TEST, VALIDATION, TRAIN = "test", "validation", "train"
+SPLITS = (TEST, VALIDATION, TRAIN)
 VALIDATION_SEED = 42  # data.make_splits' default: the validation digits every model held out
 CONDITIONS = ("separated", "separated_4", "touching", "touching_many", "overlapping", "multi_stroke",
               "sizes", "lines", "photo", "printed")  # fmt: skip
@@ -70,6 +71,7 @@ MIN_STROKE_SHARE = 0.1  # of the digit's ink: each stroke a cut leaves must be t
 LINE_GAP = (0.3, 0.8)  # gap between lines, in digit heights
 PRINT_SIZES_PX = (24, 32, 48)  # printed glyph size
 PRINT_ANGLE_DEG = 3.0  # printed lines are rotated by up to +-this
+VALIDATION_TRACKING = (-0.08, 0.0)  # validation only: letter spacing, in font sizes, added between digits
 PAPER, INK = (170.0, 235.0), (10.0, 80.0)  # photo grey levels drawn per image
 LIGHT_FALLOFF = (0.0, 0.35)  # photo: light falls by this share across the image
 PHOTO_NOISE = (2.0, 7.0)  # sensor noise sigma, grey levels
@@ -113,7 +115,7 @@ class DigitPool:
 
 
 def pool(split: str, mnist=None) -> DigitPool:
-    """MNIST's test digits (``test``) or the validation digits (``validation``).
+    """MNIST's test digits (``test``), the validation digits (``validation``) or the training digits (``train``).
 
     Raises:
         ValueError: an unknown split.
@@ -126,7 +128,10 @@ def pool(split: str, mnist=None) -> DigitPool:
     if split == VALIDATION:
         splits = make_splits(mnist, seed=VALIDATION_SEED)
         return DigitPool(splits.x_val, splits.y_val)
-    raise ValueError(f"unknown split {split!r}; use {TEST!r} or {VALIDATION!r}")
+    if split == TRAIN:
+        splits = make_splits(mnist, seed=VALIDATION_SEED)
+        return DigitPool(splits.x_train, splits.y_train)
+    raise ValueError(f"unknown split {split!r}; use one of {', '.join(SPLITS)}")
 
 
 def condition_rng(seed: int, split: str, condition: str) -> np.random.Generator:
@@ -356,19 +361,26 @@ def _handwritten_image(condition: str, digits: DigitPool, rng: np.random.Generat
 # ---------------------------------------------------------------- printed digits
 
 
-def _printed_image(fonts: Sequence[tuple[printed.Font, object]], rng: np.random.Generator) -> NumberImage:
-    """1-8 digits printed in one font, dark on paper, slightly rotated and blurred, with noise."""
+def _printed_image(fonts: Sequence[tuple[printed.Font, object]], rng: np.random.Generator, *,
+                   tight: bool = False) -> NumberImage:  # fmt: skip
+    """1-8 digits printed in one font, dark on paper, slightly rotated and blurred, with noise.
+
+    ``tight`` (validation and training splits) sets the digits closer by up to VALIDATION_TRACKING:
+    the training fonts (DejaVu) space their digits wider than most fonts, so without it
+    blurred digits never touch in validation, while held-out fonts' digits often do.
+    """
     labels = _labels(int(rng.integers(1, MAX_LENGTH + 1)), rng)
     text = "".join(map(str, labels))
     font_info, path = fonts[int(rng.integers(len(fonts)))]
     size = int(rng.choice(PRINT_SIZES_PX))
+    tracking = rng.uniform(*VALIDATION_TRACKING) * size if tight else 0.0
     font = ImageFont.truetype(str(path), size)
     width = round(font.getlength(text)) + 2 * size
     layers = []
     for i, char in enumerate(text):  # each digit on its own layer: its true box
         layer = Image.new("L", (width, 3 * size), 0)
-        ImageDraw.Draw(layer).text((size + font.getlength(text[:i]), 1.5 * size), char, fill=255, font=font,
-                                   anchor="lm")  # fmt: skip
+        x = size + font.getlength(text[:i]) + i * tracking
+        ImageDraw.Draw(layer).text((x, 1.5 * size), char, fill=255, font=font, anchor="lm")
         layers.append(layer)
     angle = rng.uniform(-PRINT_ANGLE_DEG, PRINT_ANGLE_DEG)
     inks = [np.asarray(layer.rotate(angle, resample=Image.BICUBIC), np.float32) / 255 for layer in layers]
@@ -403,7 +415,7 @@ def make_condition(condition: str, count: int, digits: DigitPool, *, split: str,
         fonts, _ = printed.available_fonts(held_out=split == TEST)
         if not fonts:
             raise ValueError(f"no {split} font found on this machine")
-        return [_printed_image(fonts, rng) for _ in range(count)]
+        return [_printed_image(fonts, rng, tight=split != TEST) for _ in range(count)]
     return [_handwritten_image(condition, digits, rng) for _ in range(count)]
 
 

@@ -18,14 +18,17 @@ How (``segment.py`` does steps 1-3, no classifier):
 1. find the ink as for one digit, split it into marks, drop specks, group the strokes
    of one digit, sort them into lines;
 2. cut blobs that may hold touching digits into pieces (near-vertical cuts at thin
-   columns and at even splits of wide blobs; between marks side by side);
+   columns of ink, weighed by its strength; at even splits of wide blobs and at a
+   printed digit's pitch in long ones; between marks side by side);
 3. make every run of a few consecutive pieces a candidate digit, normalised like
    ``to_mnist`` (``preprocess.ink_to_mnist``);
-4. classify all candidates of the image in one ``predict_proba`` call;
+4. classify all candidates of the image in one ``predict_proba`` call, and ask the
+   whole-digit judge (``whole.py``) whether each is one whole digit;
 5. per line, dynamic programming picks the candidates that cover its pieces with the
-   highest total score: the log of each digit's top probability, less a cost for
-   empty space inside a digit (separate blobs joined) and for a digit wider than
-   99% of MNIST's (two touching digits squeezed into one 20x20 box can look like an 8);
+   highest total score: the log of each digit's top probability plus half the log of
+   the judge's (the model alone is as sure of two touching digits squeezed into one
+   20x20 box, or of half a 0, as of a real digit), less a cost for empty space inside
+   a digit (separate blobs joined);
 6. a digit whose probability is below the threshold is shown as ``?`` with its
    candidates: the reader never guesses silently.
 
@@ -45,6 +48,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from . import whole
 from .preprocess import Source, load_grayscale, source_name
 from .segment import MAX_DIGITS, Candidate, Page, TooManyMarksError, prepare, several_digits, source_box
 
@@ -56,9 +60,9 @@ MIN_PROBABILITY = 0.95  # below this a digit is shown as "?" (chosen on validati
 TOP_K = 3  # candidates kept per digit
 SURE_COLOUR, UNSURE_COLOUR = (0, 160, 0), (220, 0, 0)  # RGB of annotate's boxes
 PIECE_GAP_COST = 4.0  # per digit height of empty columns between blobs joined into one digit
-WIDE_ASPECT = 1.4  # width / height: wider than 99 % of MNIST's digits ...
-WIDE_COST = 1.0  # ... costs this much per unit beyond, in log probability
 MIN_LOG_PROBABILITY = -12.0  # int8 models output exact zeros
+WHOLE_WEIGHT = 0.5  # of the whole-digit judge's log probability in a candidate's score
+SKIP_COST = 100.0  # leaving out a piece that candidates cover: more than any reading of it costs
 
 
 @dataclass(frozen=True)
@@ -126,21 +130,25 @@ class Reading:
                 "size": list(self.size), "digits": [d.as_dict() for d in self.digits]}  # fmt: skip
 
 
+def _log(p: np.ndarray) -> np.ndarray:
+    return np.maximum(np.log(np.maximum(p, 1e-300)), MIN_LOG_PROBABILITY)
+
+
 def _scores(candidates: Sequence[Candidate], proba: np.ndarray) -> np.ndarray:
     """(N,) how good each candidate is as one digit: the log of the model's top probability,
-    less PIECE_GAP_COST per digit height of empty columns inside it (blobs joined across a
-    gap) and WIDE_COST per unit of width / height beyond WIDE_ASPECT (two digits squeezed
-    into one 20x20 box can look like one to the model)."""
-    log_p = np.maximum(np.log(np.maximum(proba.max(axis=1), 1e-300)), MIN_LOG_PROBABILITY)
-    wide = np.maximum(0.0, np.array([c.aspect for c in candidates]) - WIDE_ASPECT)
-    return log_p - PIECE_GAP_COST * np.array([c.gap for c in candidates]) - WIDE_COST * wide
+    plus WHOLE_WEIGHT times the log of the whole-digit judge's (``whole.py``: the model is as
+    sure of two squeezed digits or half a digit as of one), less PIECE_GAP_COST per digit
+    height of empty columns inside it (blobs joined across a gap)."""
+    return (_log(proba.max(axis=1)) + WHOLE_WEIGHT * _log(whole.probability(candidates))
+            - PIECE_GAP_COST * np.array([c.gap for c in candidates]))  # fmt: skip
 
 
 def _best_split(line_length: int, candidates: Sequence[Candidate], scores: np.ndarray) -> list[int]:
     """Indices of the candidates that cover a line's pieces, in order, with the highest total score.
 
     Dynamic programming over piece boundaries; a piece that no candidate covers (too
-    little ink for any digit) is skipped. Ties go to fewer digits.
+    little ink for any digit) is skipped, and so, at SKIP_COST, is one that the
+    candidates cover but cannot reach the line's end from. Ties go to fewer digits.
     """
     best = np.full(line_length + 1, -np.inf)
     best[0] = 0.0
@@ -152,8 +160,9 @@ def _best_split(line_length: int, candidates: Sequence[Candidate], scores: np.nd
     for at in range(line_length):
         if best[at] == -np.inf:
             continue
-        if at not in covered and best[at] > best[at + 1]:
-            best[at + 1], back[at + 1] = best[at], (at, None)
+        skip = best[at] - (SKIP_COST if at in covered else 0.0)
+        if skip > best[at + 1]:
+            best[at + 1], back[at + 1] = skip, (at, None)
         for i in sorted(starting.get(at, []), key=lambda i: -candidates[i].stop):  # longest first: ties to fewer digits
             if best[at] + scores[i] > best[candidates[i].stop]:
                 best[candidates[i].stop], back[candidates[i].stop] = best[at] + scores[i], (at, i)

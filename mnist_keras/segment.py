@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from PIL import Image
 
 from .marks import components
 from .preprocess import (
@@ -45,7 +46,8 @@ from .preprocess import (
 
 MAX_DIGITS = 30  # more digit-sized marks than this is not a number (text, texture)
 MAX_MARKS = 20 * MAX_DIGITS  # marks of any size: beyond this the image is refused before grouping
-BIG_SHARE = 0.25  # of the biggest mark's pixels: marks this big set the digit height
+BIG_SHARE = 0.25  # of the biggest mark's pixels: marks this big set the digit height and size
+DIGIT_ASPECT = 0.8  # width / height of a typical digit (MNIST's median): a wider mark counts as several
 SPECK_SHARE = 0.05  # of a typical digit mark's pixels: smaller marks ...
 SPECK_SIDE = 0.3  # ... shorter than this share of the digit height are specks
 STROKE_OVERLAP = 0.3  # of the narrower mark's width: marks overlapping this much across ...
@@ -57,9 +59,11 @@ CUT_HEIGHT = 0.6  # digit heights: shorter blobs (strokes) are never cut
 CUT_ASPECT = 0.7  # width / height: narrower blobs are never cut (as good on validation, fewer crops)
 VALLEY_DEPTH = 0.75  # a valley's ink is at most this share of the highest column on either side
 SPLIT_ASPECT = 0.4  # a blob wider than this many heights per digit is also cut evenly into 2 (3) digits
+PITCHES = (0.5, 0.6, 0.7)  # digit widths (in heights) of printed digits run together into one blob
 PATH_REACH = 0.05  # of the blob's height: how far a cut may stray from the column it starts at
 PATH_STRAY_COST = 0.02  # per column strayed per row, against 1 per ink pixel crossed
-MAX_CUTS = 8  # valleys kept per blob, the deepest first
+MAX_CUTS = 8  # valleys kept per blob, the deepest first ...
+CUTS_PER_HEIGHT = 3.0  # ... or this many per blob height of width, if more (long blobs of printed digits)
 MAX_PIECES = 4  # consecutive pieces one digit may be made of
 MIN_DIGIT_SHARE = 0.12  # of a typical digit's pixels: a candidate with less ink is no digit
 MAX_GAP = 0.15  # digit heights of empty columns: a run of pieces with more inside is no digit
@@ -95,8 +99,10 @@ def _find_marks(ink: Ink, name: str) -> _Marks:
     if len(sizes) > MAX_MARKS:
         raise TooManyMarksError(_too_many(name, f"{len(sizes)} separate marks"))
     big = sizes >= BIG_SHARE * sizes.max()
-    height = float(np.median(boxes[big, 2] - boxes[big, 0] + 1))
-    typical = float(np.median(sizes[big]))
+    heights, widths = boxes[big, 2] - boxes[big, 0] + 1, boxes[big, 3] - boxes[big, 1] + 1
+    height = float(np.median(heights))
+    digits = np.maximum(1.0, widths / (DIGIT_ASPECT * heights))  # a long mark is several digits run together
+    typical = float(np.median(sizes[big] / digits))
     sides = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]) + 1
     speck = (sizes < SPECK_SHARE * typical) & (sides < SPECK_SIDE * height)
     keep = np.concatenate([[0], np.where(speck, 0, np.arange(1, len(sizes) + 1))]).astype(np.intp)
@@ -170,6 +176,7 @@ class _Blob:
     paths: list[np.ndarray] = field(default_factory=list)  # cuts, (h,) column per row, left edge to right edge
     labels: np.ndarray | None = None  # (h, w) its marks' labels over its box, 0 elsewhere
     cumulative: dict[int, np.ndarray] = field(default_factory=dict)  # mark -> (h, w + 1) pixels left of each column
+    crossed: list[float] = field(default_factory=list)  # per path: the ink it crosses (strength summed)
 
 
 def _blobs(marks: _Marks, name: str) -> list[_Blob]:
@@ -195,7 +202,7 @@ def _blobs(marks: _Marks, name: str) -> list[_Blob]:
 # ---------------------------------------------------------------- cutting blobs
 
 
-def _valleys(profile: np.ndarray, min_piece: int) -> list[int]:
+def _valleys(profile: np.ndarray, min_piece: int, height: int) -> list[int]:
     """Columns where a blob may be cut: thin ink between two thicker parts, deepest first.
 
     A valley is a local minimum (over 5 columns) of the (w,) ink profile, at most
@@ -215,7 +222,7 @@ def _valleys(profile: np.ndarray, min_piece: int) -> list[int]:
     for i in np.lexsort((x, depth)):  # deepest first, then leftmost
         if valley[i] and all(abs(int(x[i]) - c) >= min_piece for c in cuts):
             cuts.append(int(x[i]))
-    return cuts[:MAX_CUTS]
+    return cuts[: max(MAX_CUTS, round(CUTS_PER_HEIGHT * len(profile) / height))]
 
 
 def _start_columns(blob: _Blob, marks: _Marks, ink: np.ndarray) -> tuple[list[int], list[int]]:
@@ -225,10 +232,16 @@ def _start_columns(blob: _Blob, marks: _Marks, ink: np.ndarray) -> tuple[list[in
     min_piece = max(2, round(MIN_PIECE * max(height, marks.height)))
     if width < max(2 * min_piece, CUT_ASPECT * height) or height < CUT_HEIGHT * marks.height:
         return [], []  # too narrow for two digits, or too short to be even one (a stroke)
-    through = _valleys(ink.sum(axis=0), min_piece)
+    through = _valleys(ink.sum(axis=0), min_piece, height)
     for parts in (2, 3):  # a wide blob may be 2 or 3 touching digits without a clear valley
         if width >= SPLIT_ASPECT * parts * height:
             through += [round(i * width / parts) for i in range(1, parts)]
+    for pitch in PITCHES:  # a long blob may be a row of printed digits run together: even cuts at their pitch
+        parts = round(width / (pitch * height))
+        if parts > 3:  # only where no cut is near already: slivers would split digits into too many pieces
+            for cut in (round(i * width / parts) for i in range(1, parts)):
+                if all(abs(cut - c) >= min_piece for c in through):
+                    through.append(cut)
     between = []
     boxes = sorted((marks.boxes[m - 1] for m in blob.marks), key=lambda b: b[1] + b[3])
     for a, b in zip(boxes, boxes[1:]):  # overlapping digits drawn apart, not strokes stacked in one digit
@@ -266,12 +279,17 @@ def _cut_path(ink: np.ndarray, start: int, reach: int) -> np.ndarray:
     return path + lo
 
 
-def _cut_blob(blob: _Blob, marks: _Marks) -> None:
-    """Set the blob's cut paths (its left and right edges included) and its marks' cumulative row counts."""
+def _cut_blob(blob: _Blob, marks: _Marks, strength: np.ndarray) -> None:
+    """Set the blob's cut paths (its left and right edges included) and its marks' cumulative row counts.
+
+    ``strength`` (H, W) is the work image's ink, 0..1: valleys and cuts weigh each pixel
+    by it, so the faint bridge that blur lays between two printed digits is cut where
+    binary ink shows no valley.
+    """
     top, left, bottom, right = blob.box
     labels = marks.labels[top : bottom + 1, left : right + 1]
     labels = np.where(np.isin(labels, blob.marks), labels, 0)
-    ink = labels > 0
+    ink = np.where(labels > 0, strength[top : bottom + 1, left : right + 1], 0.0)
     height, width = ink.shape
     reach = max(1, round(PATH_REACH * height))
     paths = [np.zeros(height, np.intp)]
@@ -287,6 +305,8 @@ def _cut_blob(blob: _Blob, marks: _Marks) -> None:
     paths.append(np.full(height, width, np.intp))
     order = np.argsort([p.mean() for p in paths], kind="stable")
     blob.paths = [paths[i] for i in order]
+    padded = np.pad(ink, ((0, 0), (0, 1)))
+    blob.crossed = [float(padded[rows, p].sum()) for p in blob.paths]
     blob.labels = labels
     blob.cumulative = {int(m): np.pad(np.cumsum(labels == m, axis=1), ((0, 0), (1, 0))) for m in blob.marks}
 
@@ -301,11 +321,11 @@ class _Piece:
     stop: int
 
 
-def _pieces(blobs: Sequence[_Blob], marks: _Marks) -> list[list[_Piece]]:
+def _pieces(blobs: Sequence[_Blob], marks: _Marks, strength: np.ndarray) -> list[list[_Piece]]:
     """Cut every blob; per line, the pieces of its blobs in reading order."""
     lines: list[list[_Piece]] = [[] for _ in range(max(b.line for b in blobs) + 1)]
     for i, blob in enumerate(blobs):
-        _cut_blob(blob, marks)
+        _cut_blob(blob, marks, strength)
         left = int(blob.box[1])
         for k in range(len(blob.paths) - 1):
             start, stop = left + int(blob.paths[k].min()), left + int(blob.paths[k + 1].max())
@@ -326,25 +346,38 @@ class Candidate:
     crop: np.ndarray  # (28, 28) uint8
     gap: float  # empty columns between its pieces, in digit heights
     aspect: float  # width / height of its ink
+    height: float  # of its ink, in digit heights
+    width: float  # of its ink, in digit heights
+    cut_edges: int  # how many of its left and right edges are cuts through a blob (0: whole blobs)
+    crossed: float  # ink its cut edges cross, in digit heights
+    context: np.ndarray  # (CONTEXT_SIZE, CONTEXT_SIZE) float32: its ink (+) and its neighbours' (-) at digit scale
 
 
+CONTEXT_SIZE = 16  # pixels of a candidate's context picture ...
+CONTEXT_SIDE = 2.0  # ... which spans this many digit heights around the candidate's centre
 WHOLE_MARK = 0.8  # a mark with this share of its pixels between a candidate's cuts is taken whole
-NO_MARK = 0.2  # one with at most this share is left out; in between, the part between the cuts is taken
+NO_MARK = 0.2  # one with at most this share (of a digit's pixels, for a mark longer than one) is left out;
+# in between, the part between the cuts is taken
 
 
-def _between(blob: _Blob, first: int, last: int) -> tuple[np.ndarray, dict[int, float]]:
-    """(h, w) bool of the blob's box between cut paths ``first`` and ``last``, and each mark's share there."""
+def _between(blob: _Blob, first: int, last: int, typical: float) -> tuple[np.ndarray, dict[int, tuple[float, float]]]:
+    """(h, w) bool of the blob's box between cut paths ``first`` and ``last``, and each mark's share
+    there: (of its pixels, of its pixels or a typical digit's if fewer: a row of printed digits run
+    into one mark is cut into many digits, each a small share of the mark)."""
     rows = np.arange(len(blob.paths[0]))
     a, b = blob.paths[first], blob.paths[last]
     cols = np.arange(blob.labels.shape[1])[np.newaxis, :]
     region = (cols >= a[:, np.newaxis]) & (cols < b[:, np.newaxis])
     shares = {}
     for m, cum in blob.cumulative.items():
-        shares[m] = float((cum[rows, b] - cum[rows, a]).sum()) / max(1, int(cum[:, -1].sum()))
+        inside, total = float((cum[rows, b] - cum[rows, a]).sum()), max(1, int(cum[:, -1].sum()))
+        shares[m] = (inside / total, inside / min(total, typical))
     return region, shares
 
 
-def _candidate_mask(pieces: Sequence[_Piece], blobs: Sequence[_Blob]) -> tuple[np.ndarray, int, int] | None:
+def _candidate_mask(
+    pieces: Sequence[_Piece], blobs: Sequence[_Blob], typical: float
+) -> tuple[np.ndarray, int, int] | None:
     """The ink of a run of pieces: ((h, w) bool over its blobs' box, top, left), or None when it has none."""
     ids = list(dict.fromkeys(p.blob for p in pieces))
     top, left, bottom, right = _union(np.stack([blobs[i].box for i in ids]))
@@ -352,13 +385,13 @@ def _candidate_mask(pieces: Sequence[_Piece], blobs: Sequence[_Blob]) -> tuple[n
     for blob_id in ids:
         blob = blobs[blob_id]
         cuts = [p.cut for p in pieces if p.blob == blob_id]
-        region, shares = _between(blob, min(cuts), max(cuts) + 1)
+        region, shares = _between(blob, min(cuts), max(cuts) + 1, typical)
         t, lft, b, r = blob.box
         part = mask[t - top : b - top + 1, lft - left : r - left + 1]  # a view: written in place
-        for m, share in shares.items():
+        for m, (share, digit_share) in shares.items():
             if share >= WHOLE_MARK:
                 part |= blob.labels == m
-            elif share > NO_MARK:
+            elif digit_share > NO_MARK:
                 part |= (blob.labels == m) & region
     return (mask, int(top), int(left)) if mask.any() else None
 
@@ -384,7 +417,30 @@ def _whole_blob(run: Sequence[_Piece], blobs: Sequence[_Blob]) -> bool:
     return all(p.blob == blob for p in run) and run[0].cut == 0 and run[-1].cut == len(blobs[blob].paths) - 2
 
 
-def _candidates(line: Sequence[_Piece], blobs: Sequence[_Blob], marks: _Marks, grey: np.ndarray) -> list[Candidate]:
+def _context(mask: np.ndarray, top: int, left: int, strength: np.ndarray, seeds: np.ndarray,
+             height: float) -> np.ndarray:  # fmt: skip
+    """A candidate's ink (+strength) and all other ink (-strength) in a square of CONTEXT_SIDE digit
+    heights around its centre, at CONTEXT_SIZE pixels: what ``whole.py`` judges it by, at the digit
+    scale of the whole number (the classifier's crop is scaled to fill 20x20 and cannot tell a
+    squeezed pair or half a digit by its size)."""
+    side = max(CONTEXT_SIZE, round(CONTEXT_SIDE * height))
+    cy, cx = top + mask.shape[0] // 2, left + mask.shape[1] // 2
+    y0, x0 = cy - side // 2, cx - side // 2
+    window = np.zeros((side, side), np.float32)
+    ys, xs = slice(max(0, y0), min(strength.shape[0], y0 + side)), slice(max(0, x0), min(strength.shape[1], x0 + side))
+    window[ys.start - y0 : ys.stop - y0, xs.start - x0 : xs.stop - x0] = -np.where(seeds[ys, xs], strength[ys, xs], 0)
+    own = np.zeros_like(window, bool)
+    my, mx = slice(top - y0, top - y0 + mask.shape[0]), slice(left - x0, left - x0 + mask.shape[1])
+    inside = (slice(max(0, my.start), min(side, my.stop)), slice(max(0, mx.start), min(side, mx.stop)))
+    own[inside] = mask[inside[0].start - my.start : inside[0].stop - my.start,
+                       inside[1].start - mx.start : inside[1].stop - mx.start]  # fmt: skip
+    window = np.where(own, -window, window)
+    picture = Image.fromarray(window, mode="F").resize((CONTEXT_SIZE, CONTEXT_SIZE), Image.BOX)
+    return np.asarray(picture, np.float32)
+
+
+def _candidates(line: Sequence[_Piece], blobs: Sequence[_Blob], marks: _Marks, grey: np.ndarray,
+                strength: np.ndarray) -> list[Candidate]:  # fmt: skip
     """Every run of up to MAX_PIECES pieces of a line that could be one digit.
 
     Runs with more than MAX_GAP digit heights of empty columns inside, wider than
@@ -404,7 +460,7 @@ def _candidates(line: Sequence[_Piece], blobs: Sequence[_Blob], marks: _Marks, g
                 continue  # strokes of one digit in separate blobs join as whole blobs only
             if stop - first > MAX_PIECES and not _whole_blob(run, blobs):
                 continue
-            found_mask = _candidate_mask(run, blobs)
+            found_mask = _candidate_mask(run, blobs, marks.typical)
             if found_mask is None:
                 continue
             mask, y, x = found_mask
@@ -417,7 +473,15 @@ def _candidates(line: Sequence[_Piece], blobs: Sequence[_Blob], marks: _Marks, g
             crop = ink_to_mnist(np.where(mask, grey[top : bottom + 1, left : right + 1], 0))
             core_top, core_left, core_bottom, core_right = _box(core)  # the faint rim left out
             aspect = (core_right - core_left + 1) / (core_bottom - core_top + 1)
-            found.append(Candidate(first, stop, (top, left, bottom, right), crop, gap, aspect))
+            first_piece, last_piece = run[0], run[-1]
+            edges = [(first_piece.blob, first_piece.cut)] if first_piece.cut > 0 else []
+            if last_piece.cut + 1 < len(blobs[last_piece.blob].paths) - 1:
+                edges.append((last_piece.blob, last_piece.cut + 1))
+            crossed = sum(blobs[b].crossed[k] for b, k in edges) / marks.height
+            context = _context(mask, top, left, strength, seeds, marks.height)
+            found.append(Candidate(first, stop, (top, left, bottom, right), crop, gap, aspect,
+                                   (core_bottom - core_top + 1) / marks.height, (core_right - core_left + 1) / marks.height,
+                                   len(edges), crossed, context))  # fmt: skip
     return found
 
 
@@ -445,8 +509,9 @@ def prepare(source: Source, name: str) -> Page:
     marks = _find_marks(ink, name)
     blobs = _blobs(marks, name)
     grey = ink.grey(marks.labels > 0)
-    lines = _pieces(blobs, marks)
-    per_line = [_candidates(line, blobs, marks, grey) for line in lines]
+    strength = np.clip(ink.deviation / ink.peak, 0, 1)
+    lines = _pieces(blobs, marks, strength)
+    per_line = [_candidates(line, blobs, marks, grey, strength) for line in lines]
     return Page((gray.shape[1], gray.shape[0]), factor, [len(line) for line in lines], per_line)
 
 

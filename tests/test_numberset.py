@@ -32,15 +32,18 @@ def test_the_same_seed_gives_the_same_numbers(digits):
         assert any(not np.array_equal(x.image, y.image) for x, y in zip(a, c))
 
 
-def test_splits_use_test_digits_or_validation_digits(mnist):
+def test_splits_use_test_validation_or_training_digits(mnist):
     from mnist_keras.data import make_splits
 
+    splits = make_splits(mnist, seed=42)
     test = numberset.pool(numberset.TEST, mnist)
     assert test.images is mnist.x_test
     validation = numberset.pool(numberset.VALIDATION, mnist)
-    assert np.array_equal(validation.images, make_splits(mnist, seed=42).x_val)
+    assert np.array_equal(validation.images, splits.x_val)
+    train = numberset.pool(numberset.TRAIN, mnist)
+    assert np.array_equal(train.images, splits.x_train) and len(train.images) + len(validation.images) == 60_000
     with pytest.raises(ValueError, match="unknown split"):
-        numberset.pool("train", mnist)
+        numberset.pool("training", mnist)
 
 
 def test_handwritten_numbers_are_composed_only_from_the_pool():
@@ -66,7 +69,21 @@ def test_printed_numbers_use_the_splits_fonts(digits, monkeypatch):
     monkeypatch.setattr(printed, "available_fonts", spy)
     numberset.make_condition("printed", 1, digits, split="test", seed=0)
     numberset.make_condition("printed", 1, digits, split="validation", seed=0)
-    assert asked == [True, False]  # test: held-out fonts only; validation: training fonts
+    numberset.make_condition("printed", 1, digits, split="train", seed=0)
+    assert asked == [True, False, False]  # test: held-out fonts only; validation and train: training fonts
+
+
+def test_printed_validation_numbers_are_set_tighter_than_test_ones(digits, monkeypatch):
+    """With the same fonts, the gap between neighbouring digits (in digit heights) is smaller in validation."""
+    fonts, _ = printed.available_fonts(held_out=False)
+    monkeypatch.setattr(printed, "available_fonts", lambda *, held_out: (fonts, []))
+
+    def mean_gap(split: str) -> float:
+        gaps = [(b[0] - a[2]) / (a[3] - a[1]) for sample in numberset.make_condition("printed", 40, digits, split=split, seed=0)
+                for a, b in zip(sample.boxes, sample.boxes[1:])]  # fmt: skip
+        return float(np.mean(gaps))
+
+    assert mean_gap("validation") < mean_gap("test") - 0.02
 
 
 @pytest.mark.parametrize("condition", numberset.CONDITIONS)

@@ -15,7 +15,7 @@ import re
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from mnist_keras import marks, printed, reader
 from mnist_keras.preprocess import ImageError, NoDigitError, to_mnist
@@ -111,6 +111,26 @@ def test_touching_digits_are_cut_apart(stub, text):
     assert reading.text == text
     rights, lefts = [d.box[2] for d in reading.digits[:-1]], [d.box[0] for d in reading.digits[1:]]
     assert all(left > right - 6 for left, right in zip(lefts, rights))  # cut near where the glyphs meet
+
+
+@pytest.mark.parametrize("text", ["858208", "70705", "396297"])
+def test_printed_digits_blurred_into_one_row_are_cut_apart(stub, text):
+    """Set close and blurred, as a photographed price tag: fewer marks than digits, run together by grey ink."""
+    image = np.asarray(Image.fromarray(draw(text, advance=0.85)).filter(ImageFilter.GaussianBlur(3)))
+    assert marks.components(image < 128)[1].size < len(text)
+    assert reader.read_number(image, stub, threshold=0.5).text == text
+
+
+def test_a_piece_no_digit_can_reach_past_is_skipped_not_the_whole_line():
+    """Pieces 0-1 and 3-4 are digits; piece 2 is covered only by a candidate that starts at piece 1,
+    which no split reaches: the line is read without piece 2, not left empty."""
+    cands = [segment_candidate(0, 2), segment_candidate(1, 3), segment_candidate(3, 5)]
+    assert reader._best_split(5, cands, np.array([-0.1, -0.5, -0.2])) == [0, 2]
+
+
+def segment_candidate(first: int, stop: int):
+    return reader.Candidate(first, stop, (0, 0, 1, 1), np.zeros((28, 28), np.uint8), 0.0, 0.5, 1.0, 0.5, 0, 0.0,
+                            np.zeros((4, 4), np.float32))  # fmt: skip
 
 
 def test_lines_are_read_top_to_bottom(stub):

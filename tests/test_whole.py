@@ -1,0 +1,70 @@
+"""The whole-digit judge (whole.py): its stored weights, how well it tells whole digits on validation
+numbers, and the script that trains it (scripts/train_whole_digit.py)."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+from script_runs import load_script
+
+from mnist_keras import numberset, segment, whole, whole_weights
+
+
+def test_pack_and_unpack_round_trip_in_float16():
+    arrays = {"w": np.linspace(-2, 2, 12, dtype=np.float32).reshape(3, 4), "b": np.float32(0.25)}
+    back = whole.unpack(*whole.pack(arrays))
+    assert back["w"].shape == (3, 4) and back["b"].shape == ()
+    assert np.allclose(back["w"], arrays["w"], atol=2e-3) and back["b"] == 0.25
+    shapes, data = whole.pack(arrays)
+    with pytest.raises(ValueError, match="weights hold 13 numbers"):
+        whole.unpack({"w": (3, 4)}, data)
+
+
+def test_the_stored_weights_fit_the_features():
+    weights = whole.unpack(whole_weights.SHAPES, whole_weights.DATA)
+    inputs = segment.CONTEXT_SIZE**2 + len(whole.SCALARS)
+    assert weights["w1"].shape[0] == inputs == weights["mean"].shape[0] == weights["scale"].shape[0]
+    assert whole.probability([]).shape == (0,)
+
+
+@pytest.fixture(scope="module")
+def validation_candidates(mnist):
+    """(features, whole-or-not) of the candidates cut from 10 validation numbers per condition."""
+    train = load_script("train_whole_digit")
+    samples = numberset.make_set(numberset.VALIDATION, 10, seed=1, mnist=mnist)
+    return train.labelled(samples, progress=None)
+
+
+def test_the_judge_tells_whole_digits_from_pieces_and_pairs(validation_candidates):
+    """On validation numbers (never trained on): a whole digit is judged more likely whole than a
+    non-digit (half a digit, two squeezed together) almost always."""
+    x, y = validation_candidates
+    assert len(y) > 500 and 0.2 < y.mean() < 0.8
+    weights = whole.unpack(whole_weights.SHAPES, whole_weights.DATA)
+    z = (x - weights["mean"]) / weights["scale"]
+    p = 1 / (1 + np.exp(-(np.maximum(z @ weights["w1"] + weights["b1"], 0) @ weights["w2"] + weights["b2"])))
+    pos, neg = p[y == 1], p[y == 0]
+    auc = (pos[:, None] > neg[None, :]).mean()
+    assert auc > 0.97 and ((p >= 0.5) == y).mean() > 0.9
+
+
+def test_a_quick_training_run_writes_a_module_the_reader_can_load(tmp_path, data_dir):
+    train = load_script("train_whole_digit")
+    target = tmp_path / "weights.py"
+    train.main(["--quick", "--output", str(target)])
+    spec = importlib.util.spec_from_file_location("weights", target)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert "python scripts/train_whole_digit.py --quick" in module.__doc__
+    weights = whole.unpack(module.SHAPES, module.DATA)
+    page = segment.prepare(numberset.make_set(numberset.VALIDATION, 1, conditions=("separated",))[0].image, "image")
+    p = whole.probability(page.candidates[0], weights)
+    assert p.shape == (len(page.candidates[0]),) and ((p >= 0) & (p <= 1)).all()
+
+
+def test_quick_runs_must_not_overwrite_the_shipped_judge():
+    train = load_script("train_whole_digit")
+    with pytest.raises(SystemExit):
+        train.main(["--quick"])
