@@ -12,13 +12,16 @@ candidates, pick the best split). No classifier here, so ``several_digits`` is c
    form a line; lines are read top to bottom, blobs left to right.
 4. A blob at least CUT_ASPECT times as wide as tall may hold several digits that
    touch: it is cut into *pieces* by near-vertical paths that start at thin columns
-   (valleys of the column profile) and at even halves and thirds of a wide blob,
+   (valleys of the column profile, each pixel weighed by its ink's strength), at even
+   halves and thirds of a wide blob and at printed digits' PITCHES in a long one,
    and cross only one mark (a cut across two marks would split a digit drawn in
    strokes); and between marks that stand side by side (overlapping digits drawn apart).
 5. Every run of up to MAX_PIECES consecutive pieces of a line is a *candidate* digit
    (across blobs only whole blobs, at most MAX_GAP apart): its ink (whole marks when
-   most of a mark lies between its cuts, else the mark's part between them) goes
-   through ``preprocess.ink_to_mnist`` like a single digit.
+   most of a mark lies between its cuts, none of a mark with little ink there, else
+   the mark's part between them) goes through ``preprocess.ink_to_mnist`` like a
+   single digit; its ``context`` (the candidate among its neighbours, at the
+   number's scale) is what ``whole.py`` judges it by.
 
 Constants were chosen on the validation numbers of ``numberset`` (docs/NUMBERS.md).
 """
