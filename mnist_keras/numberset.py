@@ -26,8 +26,11 @@ real MNIST digits or printed in a TrueType font, under one *condition*:
 Honesty: the *test* set is built only from MNIST's test digits and the fonts
 ``printed.py`` holds out of training; its *validation* twin only from the 5,000
 validation digits that ``data.make_splits(load_mnist(), seed=42)`` holds out of
-training, and the training fonts. Every choice of the reader (its probability
+training, and the training fonts (set tighter than their own spacing: DejaVu spaces
+its digits wider than most fonts). Every choice of the reader (its probability
 threshold, its cut rules) is made on the validation set; the test set is run once.
+A third split, ``train``, composes numbers from the other 55,000 training digits for
+what the reader learns (``scripts/train_whole_digit.py``).
 The same (split, seed, count) gives the same images: each condition has its own
 random stream derived from the seed and its name.
 
@@ -71,7 +74,7 @@ MIN_STROKE_SHARE = 0.1  # of the digit's ink: each stroke a cut leaves must be t
 LINE_GAP = (0.3, 0.8)  # gap between lines, in digit heights
 PRINT_SIZES_PX = (24, 32, 48)  # printed glyph size
 PRINT_ANGLE_DEG = 3.0  # printed lines are rotated by up to +-this
-VALIDATION_TRACKING = (-0.08, 0.0)  # validation only: letter spacing, in font sizes, added between digits
+TIGHT_TRACKING = (-0.08, 0.0)  # validation and train splits: letter spacing added between digits, in font sizes
 PAPER, INK = (170.0, 235.0), (10.0, 80.0)  # photo grey levels drawn per image
 LIGHT_FALLOFF = (0.0, 0.35)  # photo: light falls by this share across the image
 PHOTO_NOISE = (2.0, 7.0)  # sensor noise sigma, grey levels
@@ -365,7 +368,7 @@ def _printed_image(fonts: Sequence[tuple[printed.Font, object]], rng: np.random.
                    tight: bool = False) -> NumberImage:  # fmt: skip
     """1-8 digits printed in one font, dark on paper, slightly rotated and blurred, with noise.
 
-    ``tight`` (validation and training splits) sets the digits closer by up to VALIDATION_TRACKING:
+    ``tight`` (validation and training splits) sets the digits closer by up to TIGHT_TRACKING:
     the training fonts (DejaVu) space their digits wider than most fonts, so without it
     blurred digits never touch in validation, while held-out fonts' digits often do.
     """
@@ -373,7 +376,7 @@ def _printed_image(fonts: Sequence[tuple[printed.Font, object]], rng: np.random.
     text = "".join(map(str, labels))
     font_info, path = fonts[int(rng.integers(len(fonts)))]
     size = int(rng.choice(PRINT_SIZES_PX))
-    tracking = rng.uniform(*VALIDATION_TRACKING) * size if tight else 0.0
+    tracking = rng.uniform(*TIGHT_TRACKING) * size if tight else 0.0
     font = ImageFont.truetype(str(path), size)
     width = round(font.getlength(text)) + 2 * size
     layers = []

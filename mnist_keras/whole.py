@@ -62,12 +62,14 @@ def _weights() -> dict[str, np.ndarray]:
     return unpack(whole_weights.SHAPES, whole_weights.DATA)
 
 
+def judge(x: np.ndarray, weights: dict[str, np.ndarray] | None = None) -> np.ndarray:
+    """(N, F) features -> (N,) float64 probability that each is one whole digit (the shipped weights by default)."""
+    w = _weights() if weights is None else weights
+    hidden = np.maximum(((x - w["mean"]) / w["scale"]) @ w["w1"] + w["b1"], 0)
+    logit = hidden @ w["w2"] + w["b2"]
+    return 1 / (1 + np.exp(-np.clip(np.asarray(logit, np.float64), -30, 30)))
+
+
 def probability(candidates: Sequence[Candidate], weights: dict[str, np.ndarray] | None = None) -> np.ndarray:
     """(N,) float64: the judge's probability that each candidate is one whole digit."""
-    if not candidates:
-        return np.zeros(0)
-    w = _weights() if weights is None else weights
-    x = (features(candidates) - w["mean"]) / w["scale"]
-    hidden = np.maximum(x @ w["w1"] + w["b1"], 0)
-    logit = hidden @ w["w2"] + w["b2"]
-    return 1 / (1 + np.exp(-np.clip(logit.astype(np.float64), -30, 30)))
+    return judge(features(candidates), weights)

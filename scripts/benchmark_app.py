@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -38,6 +37,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # harness, also when a test imports this file
 import harness  # noqa: E402 (after the sys.path line)
+import pen  # noqa: E402
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
@@ -108,12 +108,6 @@ document.addEventListener("load", (ev) => {
 """
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 MADE_MODEL = "a tiny int8 model the script made (`fit --limit 3000 --epochs 1`, `export --quantize int8`)"
 
 
@@ -169,18 +163,6 @@ class ServerClock:
         return next(call for call in reversed(self.calls) if not call["blank"])
 
 
-def draw(page, points: list[tuple[float, float]]) -> None:
-    """One stroke; ``hover`` first waits until the canvas is stable and on top at the first point."""
-    canvas = page.locator("#pad canvas")
-    size = canvas.bounding_box()
-    canvas.hover(position={"x": size["width"] * points[0][0], "y": size["height"] * points[0][1]}, timeout=WAIT_MS)
-    box = canvas.bounding_box()
-    page.mouse.down()
-    for x, y in points[1:]:
-        page.mouse.move(box["x"] + box["width"] * x, box["y"] + box["height"] * y, steps=8)
-    page.mouse.up()
-
-
 def clear(page, use_bin: bool) -> None:
     """Clear the page one way or the other; return once it shows the greeting again."""
     from mnist_keras import app
@@ -208,7 +190,7 @@ def wait_for_answer(page, digit: int) -> None:
 def one_drawing(page, clock: ServerClock, digit: int) -> dict[str, float]:
     """Draw, wait for the answer and the 28x28 view; the drawing's timestamps and stage times (ms)."""
     page.evaluate("() => { window.__bench = {}; }")
-    draw(page, STROKES[digit])
+    pen.stroke(page, "#pad", STROKES[digit], steps=8, timeout_ms=WAIT_MS)
     wait_for_answer(page, digit)
     page.wait_for_function("() => 'view' in window.__bench && 'arrived' in window.__bench", timeout=WAIT_MS)
     t = {**page.evaluate("() => window.__bench"), **clock.last_drawing()}
@@ -314,7 +296,7 @@ def measure(model: Path, *, rounds: int, drawings: int, skip_warm_up: bool) -> l
     clock.install()
     if skip_warm_up:
         app.warm_up = lambda classifier: None  # build_demo looks it up at call time
-    port = free_port()
+    port = pen.free_port()
     demo = app.serve(model, port=port, block=False)
     try:
         return run_rounds(f"http://127.0.0.1:{port}/", clock, rounds=rounds, drawings=drawings)

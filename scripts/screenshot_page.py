@@ -13,13 +13,13 @@ digits of ``--number`` on the "Write a number" pad with the strokes of
 from __future__ import annotations
 
 import argparse
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
 
+import pen
 from make_examples import STROKES, smooth
 
 REPO = Path(__file__).resolve().parents[1]
@@ -27,12 +27,6 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync"]  # fmt: skip
 TIMEOUT_MS = 120_000
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_for(url: str) -> None:
@@ -46,22 +40,6 @@ def wait_for(url: str) -> None:
     raise SystemExit(f"the page at {url} did not start")
 
 
-def write(page, digits: str) -> None:
-    """Each digit as one mouse stroke, side by side, clear of the pad's corner icons."""
-    canvas = page.locator("#number-pad canvas")
-    canvas.wait_for(state="visible", timeout=TIMEOUT_MS)
-    for i, digit in enumerate(digits):
-        centre, width = (i + 1) / (len(digits) + 1), 1 / (len(digits) + 1)  # margins for the undo and bin icons
-        points = [(centre + (x - 0.5) * width, y) for x, y in smooth(STROKES[int(digit)], steps=6)]
-        box = canvas.bounding_box()
-        canvas.hover(position={"x": box["width"] * points[0][0], "y": box["height"] * points[0][1]}, timeout=TIMEOUT_MS)
-        box = canvas.bounding_box()
-        page.mouse.down()
-        for x, y in points[1:]:
-            page.mouse.move(box["x"] + box["width"] * x, box["y"] + box["height"] * y, steps=2)
-        page.mouse.up()
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model", nargs="?", default=str(REPO / "tflite" / "robust_int8.tflite"))
@@ -70,7 +48,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     from playwright.sync_api import sync_playwright
 
-    port = free_port()
+    port = pen.free_port()
     server = subprocess.Popen([str(Path(sys.executable).with_name("mnist-keras")), "serve", args.model, "--port",
                                str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     try:
@@ -81,7 +59,8 @@ def main(argv: list[str] | None = None) -> None:
             page.goto(f"http://127.0.0.1:{port}/")
             page.locator("#pad canvas[data-ready]").wait_for(timeout=TIMEOUT_MS)
             page.get_by_role("tab", name="Write a number").click()
-            write(page, args.number)
+            digits = [smooth(STROKES[int(d)], steps=6) for d in args.number]
+            pen.write(page, "#number-pad", digits, width=1 / (len(digits) + 1), steps=2, timeout_ms=TIMEOUT_MS)
             page.locator("#status").filter(has_text="The model reads").wait_for(timeout=TIMEOUT_MS)
             page.locator("#number-view img").wait_for(timeout=TIMEOUT_MS)
             time.sleep(1.0)  # the last image fades in

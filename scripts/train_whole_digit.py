@@ -4,13 +4,14 @@
 Numbers are composed from MNIST *training* digits and the training fonts
 (``numberset`` split ``train``: never a validation or test digit, never a held-out
 font), in every condition. ``segment.prepare`` cuts each into candidates, as the
-reader does; a candidate is a whole digit when its box matches a true digit's
+reader does. A candidate is a whole digit when its box matches a true digit's
 (intersection over union at least POSITIVE_IOU) and holds little of any other
 (under STRAY_COVER of its box); it is not one when it matches no digit that well
 (below NEGATIVE_IOU: half a digit, a digit and a bit of the next) or holds most of
-two (PAIR_COVER of each box: touching digits squeezed into one); it is left out in between. A one-hidden-layer perceptron
-(scikit-learn) learns to tell them apart; its weights go into
-``mnist_keras/whole_weights.py`` (float16, base64), which the reader loads with numpy.
+two (PAIR_COVER of each box: touching digits squeezed into one); in between it is
+left out. A one-hidden-layer perceptron (scikit-learn) learns to tell them apart;
+its weights go into ``mnist_keras/whole_weights.py`` (float16, base64), which the
+reader loads with numpy.
 
 The script prints how well the judge separates candidates cut from *validation*
 numbers; ``scripts/benchmark_numbers.py --split validation`` says what it does to
@@ -68,7 +69,7 @@ def labelled(samples, progress=print) -> tuple[np.ndarray, np.ndarray]:
         positive = (iou.max(axis=1) >= POSITIVE_IOU) & (others < STRAY_COVER)
         second = np.sort(cover, axis=1)[:, -2] if cover.shape[1] > 1 else np.zeros(len(cover))
         negative = (iou.max(axis=1) < NEGATIVE_IOU) | (second >= PAIR_COVER)
-        keep = positive | (negative & ~positive)
+        keep = positive | negative
         xs.append(whole.features([c for c, k in zip(candidates, keep) if k]))
         ys.append(positive[keep].astype(np.int8))
         if progress and (i + 1) % 1000 == 0:
@@ -98,9 +99,7 @@ def report(weights: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray) -> dict
     """Accuracy at 0.5, and how often a whole digit is judged above a non-digit (ROC AUC), with the stored float16 weights."""
     from sklearn.metrics import roc_auc_score
 
-    stored = whole.unpack(*whole.pack(weights))
-    x = (x - stored["mean"]) / stored["scale"]
-    p = 1 / (1 + np.exp(-(np.maximum(x @ stored["w1"] + stored["b1"], 0) @ stored["w2"] + stored["b2"])))
+    p = whole.judge(x, whole.unpack(*whole.pack(weights)))
     return {"candidates": len(y), "whole": float(y.mean()), "accuracy": float(((p >= 0.5) == y).mean()),
             "auc": float(roc_auc_score(y, p))}  # fmt: skip
 

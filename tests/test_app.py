@@ -16,9 +16,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from script_runs import load_script
 
 from mnist_keras import app, drawpad
 from mnist_keras.errors import ServeError
+
+pen = load_script("pen")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO_ROOT / "test-artifacts"
@@ -46,12 +49,6 @@ def pad_value(image: np.ndarray) -> str:
 def sketch(digit: np.ndarray, *, scale: int = 4) -> str:
     """A drawing of an MNIST digit as the pad ships it: black ink on white, 112x112."""
     return pad_value(255 - np.kron(digit, np.ones((scale, scale), np.uint8)))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def run_cli(*args, cwd, timeout=300):
@@ -190,7 +187,7 @@ def test_default_model_order(tmp_path):
 
 
 def test_serve_without_a_model_says_fit_first(tmp_path):
-    result = run_cli("serve", "--port", free_port(), cwd=tmp_path)
+    result = run_cli("serve", "--port", pen.free_port(), cwd=tmp_path)
     assert result.returncode == 2
     assert "Error:" in result.stderr and "mnist-keras fit" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
@@ -211,7 +208,7 @@ def test_serve_on_a_busy_port_is_one_line(tmp_path, model_path):
 @pytest.fixture(scope="module")
 def server(model_path, tmp_path_factory):
     """``mnist-keras serve`` in a subprocess on a free loopback port; yields its URL."""
-    port = free_port()
+    port = pen.free_port()
     log = tmp_path_factory.mktemp("serve") / "serve.log"
     with open(log, "w") as out:
         proc = subprocess.Popen([sys.executable, "-m", "mnist_keras.cli", "serve", str(model_path), "--port", str(port)],
@@ -316,21 +313,9 @@ PAD_IS_BLANK = """() => {
 }"""
 
 
-def draw(page, points: list[tuple[float, float]]) -> None:
-    """One pen stroke through the points on the pad, with the mouse.
-
-    The pen goes down through ``hover``, which waits until the canvas is visible,
-    stable (no layout shift under way) and the topmost element at that point.
-    """
-    canvas = page.locator("#pad canvas")
-    size = canvas.bounding_box()
-    canvas.hover(position={"x": size["width"] * points[0][0], "y": size["height"] * points[0][1]},
-                 timeout=ANSWER_TIMEOUT_MS)  # fmt: skip
-    box = canvas.bounding_box()  # where it is now that it is stable
-    page.mouse.down()
-    for x, y in points[1:]:
-        page.mouse.move(box["x"] + box["width"] * x, box["y"] + box["height"] * y, steps=8)
-    page.mouse.up()
+def draw(page, points) -> None:
+    """One pen stroke through the points on the pad, with the mouse."""
+    pen.stroke(page, "#pad", points, steps=8, timeout_ms=ANSWER_TIMEOUT_MS)
 
 
 def wait_for_answer(page) -> str:
@@ -428,20 +413,10 @@ NUMBER = (1, 7, 0)  # written on the wide pad, one digit a quarter of its width 
 
 
 def write_number(page, digits) -> None:
-    """Each digit's one stroke on the number pad, its square's points mapped into its own quarter."""
-    canvas = page.locator("#number-pad canvas")
-    canvas.wait_for(state="visible", timeout=ANSWER_TIMEOUT_MS)
-    for i, digit in enumerate(digits):
-        centre = (i + 1) / (len(digits) + 1)  # the pad is four digits wide: a digit's square is a quarter
-        points = [(centre + (x - 0.5) / 4, y) for x, y in DIGIT_STROKES[digit]]
-        size = canvas.bounding_box()
-        canvas.hover(position={"x": size["width"] * points[0][0], "y": size["height"] * points[0][1]},
-                     timeout=ANSWER_TIMEOUT_MS)  # fmt: skip
-        box = canvas.bounding_box()
-        page.mouse.down()
-        for x, y in points[1:]:
-            page.mouse.move(box["x"] + box["width"] * x, box["y"] + box["height"] * y, steps=8)
-        page.mouse.up()
+    """Each digit's one stroke on the number pad, its square's points mapped into its own quarter
+    (the pad is four digits wide)."""
+    pen.write(page, "#number-pad", [DIGIT_STROKES[d] for d in digits], width=1 / 4, steps=8,
+              timeout_ms=ANSWER_TIMEOUT_MS)  # fmt: skip
 
 
 def test_browser_reads_a_written_number_with_its_boxes(server, tmp_path):

@@ -42,9 +42,7 @@ def test_the_judge_tells_whole_digits_from_pieces_and_pairs(validation_candidate
     non-digit (half a digit, two squeezed together) almost always."""
     x, y = validation_candidates
     assert len(y) > 500 and 0.2 < y.mean() < 0.8
-    weights = whole.unpack(whole_weights.SHAPES, whole_weights.DATA)
-    z = (x - weights["mean"]) / weights["scale"]
-    p = 1 / (1 + np.exp(-(np.maximum(z @ weights["w1"] + weights["b1"], 0) @ weights["w2"] + weights["b2"])))
+    p = whole.judge(x)
     pos, neg = p[y == 1], p[y == 0]
     auc = (pos[:, None] > neg[None, :]).mean()
     assert auc > 0.97 and ((p >= 0.5) == y).mean() > 0.9
