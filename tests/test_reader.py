@@ -124,11 +124,11 @@ def test_printed_digits_blurred_into_one_row_are_cut_apart(stub, text):
 def test_a_piece_no_digit_can_reach_past_is_skipped_not_the_whole_line():
     """Pieces 0-1 and 3-4 are digits; piece 2 is covered only by a candidate that starts at piece 1,
     which no split reaches: the line is read without piece 2, not left empty."""
-    cands = [segment_candidate(0, 2), segment_candidate(1, 3), segment_candidate(3, 5)]
+    cands = [candidate(0, 2), candidate(1, 3), candidate(3, 5)]
     assert reader._best_split(5, cands, np.array([-0.1, -0.5, -0.2])) == [0, 2]
 
 
-def segment_candidate(first: int, stop: int):
+def candidate(first: int, stop: int):
     return reader.Candidate(first, stop, (0, 0, 1, 1), np.zeros((28, 28), np.uint8), 0.0, 0.5, 1.0, 0.5, 0, 0.0,
                             np.zeros((4, 4), np.float32))  # fmt: skip
 
