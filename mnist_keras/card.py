@@ -91,7 +91,8 @@ def training_record(run_dir: Path) -> dict:
         "versions": config.get("versions", {}),
         "data": data,
         "mnist_training_images": mnist_images,
-        "printed_training_images": max(0, data.get("train_size", mnist_images) - mnist_images),
+        "printed_training_images": round((recipe_setting(settings, "printed_fraction") or 0) * mnist_images),
+        "cut_training_images": round((recipe_setting(settings, "cut_fraction") or 0) * mnist_images),
         "epochs_run": len(history),
         "kept_epoch": int(kept["epoch"]) + 1 if kept else None,
         "validation": {"accuracy": float(kept["val_accuracy"]), "loss": float(kept["val_loss"])} if kept else None,
@@ -179,8 +180,11 @@ def _data(card: dict) -> str:
     training = card["training"]
     data = training["data"]
     printed = training.get("printed_training_images") or 0
+    cut = training.get("cut_training_images") or 0
     extra = (f" plus {printed:,} digits printed in the training fonts (rendered and preprocessed like user "
              "inputs)") if printed else ""  # fmt: skip
+    extra += (f" plus {cut:,} digits cut out of generated numbers of those training digits by the number "
+              "reader's segmenter") if cut else ""  # fmt: skip
     return (
         "## Training data\n\n"
         f"MNIST (LeCun et al.): {training.get('mnist_training_images', data.get('train_size', '?')):,} training "

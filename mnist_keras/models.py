@@ -62,6 +62,13 @@ class Recipe:
     # Digits printed in the training fonts, rendered and preprocessed like user
     # inputs, added to the training set: this share of its size (printed.py).
     printed_fraction: float = _setting(0.0, "Printed digits added to the training set, as a share of its size.")
+    # Digits cut out of generated numbers by the number reader's own segmenter
+    # (numberset.cut_digits), from this run's training digits: slivers of
+    # touching neighbours included, as the reader shows them to the model.
+    cut_fraction: float = _setting(
+        0.0,
+        "Digits cut out of generated numbers (as the number reader sees them) added, as a share of the training set.",
+    )
     lr_schedule: str = _setting(
         "plateau",
         "plateau: halve the LR when validation loss stalls; cosine: decay over all epochs.",
@@ -107,6 +114,7 @@ class Recipe:
             (0 <= self.label_smoothing < 1, f"--label-smoothing must be in [0, 1), got {self.label_smoothing}"),
             (0 <= self.ema_momentum < 1, f"--ema-momentum must be in [0, 1), got {self.ema_momentum}"),
             (0 <= self.printed_fraction <= 1, f"--printed-fraction must be in [0, 1], got {self.printed_fraction}"),
+            (0 <= self.cut_fraction <= 1, f"--cut-fraction must be in [0, 1], got {self.cut_fraction}"),
             (0 < self.adam_beta_1 < 1, f"--adam-beta-1 must be in (0, 1), got {self.adam_beta_1}"),
             (0 < self.adam_beta_2 < 1, f"--adam-beta-2 must be in (0, 1), got {self.adam_beta_2}"),
         ]

@@ -30,7 +30,8 @@ training, and the training fonts (set tighter than their own spacing: DejaVu spa
 its digits wider than most fonts). Every choice of the reader (its probability
 threshold, its cut rules) is made on the validation set; the test set is run once.
 A third split, ``train``, composes numbers from the other 55,000 training digits for
-what the reader learns (``scripts/train_whole_digit.py``).
+what the reader learns (``scripts/train_whole_digit.py``). ``cut_digits`` gives a
+classifier's training set the digits as the reader cuts them out of numbers.
 The same (split, seed, count) gives the same images: each condition has its own
 random stream derived from the seed and its name.
 
@@ -429,6 +430,54 @@ def make_set(split: str, per_condition: int, *, seed: int = 0, conditions: Seque
     return [image for c in conditions for image in make_condition(c, per_condition, digits, split=split, seed=seed)]
 
 
+# ------------------------------------------------------ digits as the reader cuts them
+
+
+CUT_CONDITIONS = ("separated", "touching", "touching_many", "overlapping", "multi_stroke", "sizes", "photo")
+
+
+def cut_digits(digits: DigitPool, count: int, *, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``count`` digits as the number reader classifies them: (count, 28, 28) uint8 and (count,) uint8 labels.
+
+    Numbers of CUT_CONDITIONS (in turn) are composed from ``digits`` and split by
+    ``segment.prepare``, the reader's own first steps; every candidate that is one
+    whole digit (``whole_digits``) is kept with that digit's label, normalised
+    exactly as the reader hands it to the model. A digit cut out of a
+    touching pair carries a sliver of its neighbour and misses a sliver of itself;
+    a classifier trained on whole MNIST digits alone has never seen one
+    (``train.with_extra_digits`` adds them to training). The same (digits, count,
+    seed) gives the same crops.
+
+    Raises:
+        ValueError: numbers of ``digits`` the segmenter finds nothing in (after
+            ``count`` + 100 of them, rather than looping forever).
+    """
+    from .preprocess import ImageError
+    from .segment import prepare, source_box
+
+    rng = condition_rng(seed, "cut", "digits")
+    images: list[np.ndarray] = [np.zeros((0, 28, 28), np.uint8)]
+    labels: list[int] = []
+    made = 0
+    while len(labels) < count:
+        if made > count + 100:
+            raise ValueError(f"{made} numbers of these digits gave {len(labels)} of {count} crops: no digit found")
+        number = _handwritten_image(CUT_CONDITIONS[made % len(CUT_CONDITIONS)], digits, rng)
+        made += 1
+        try:
+            page = prepare(number.image, "generated number")
+        except ImageError:  # ink too faint to find: nothing to learn from
+            continue
+        candidates = [c for line in page.candidates for c in line]
+        digit_of = whole_digits([source_box(c.box, page.factor, page.size) for c in candidates], number.boxes)
+        chars = number.text.replace("\n", "")
+        for candidate, digit in zip(candidates, digit_of):
+            if digit >= 0:
+                images.append(candidate.crop[None])
+                labels.append(int(chars[digit]))
+    return np.concatenate(images)[:count].astype(np.uint8), np.asarray(labels[:count], np.uint8)
+
+
 # ---------------------------------------------------------------- scoring
 
 
@@ -442,6 +491,34 @@ def iou(a: Sequence[int], b: Sequence[int]) -> float:
     inter = max(0, width) * max(0, height)
     union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
     return inter / union if union > 0 else 0.0
+
+
+WHOLE_IOU = 0.7  # a candidate is one whole digit when its box matches that digit's this much (IoU)
+STRAY_COVER = 0.3  # and holds less than this share of any other digit's box
+
+
+def cover(box: Sequence[int], truth: Sequence[int]) -> float:
+    """Share of the true box ``truth`` (left, top, right, bottom) inside ``box``."""
+    across = max(0, min(box[2], truth[2]) - max(box[0], truth[0]))
+    down = max(0, min(box[3], truth[3]) - max(box[1], truth[1]))
+    return across * down / max(1, (truth[2] - truth[0]) * (truth[3] - truth[1]))
+
+
+def whole_digits(boxes: Sequence[Sequence[int]], truths: Sequence[Sequence[int]]) -> np.ndarray:
+    """(len(boxes),) for each found box, the index of the true digit it is, whole and alone, or -1.
+
+    Whole: IoU >= WHOLE_IOU with that digit's box; alone: under STRAY_COVER of every
+    other digit's box inside it (a box matching one of two touching digits well can
+    still hold most of the other). What the whole-digit judge learns as a digit,
+    and what ``cut_digits`` keeps.
+    """
+    found = []
+    for box in boxes:
+        overlaps = [iou(box, truth) for truth in truths]
+        best = int(np.argmax(overlaps)) if overlaps else -1
+        alone = all(cover(box, truth) < STRAY_COVER for k, truth in enumerate(truths) if k != best)
+        found.append(best if best >= 0 and overlaps[best] >= WHOLE_IOU and alone else -1)
+    return np.asarray(found, np.intp)
 
 
 def score(truth: NumberImage, text: str, boxes: Sequence[Sequence[int]]) -> dict:

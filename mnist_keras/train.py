@@ -361,24 +361,34 @@ def training_datasets(config: FitConfig, splits: Splits, *, first_epoch: int = 0
     return train_ds, val_ds
 
 
-def with_printed_digits(splits: Splits, fraction: float, *, seed: int) -> Splits:
-    """``splits`` with ``fraction`` x its training size of printed digits appended to the training images.
+def with_extra_digits(splits: Splits, recipe: Recipe, *, seed: int) -> Splits:
+    """``splits`` with the recipe's printed and cut digits appended to the training images.
 
-    The digits are rendered in the training fonts and go through
-    ``preprocess.to_mnist``, as user inputs do (``printed.training_digits``);
-    they depend on ``seed`` alone, so a resumed run gets the same ones.
-    Validation and test stay pure MNIST.
+    Each count is its share (``printed_fraction``, ``cut_fraction``) of the
+    MNIST training size. Printed digits are rendered in the training fonts and
+    go through ``preprocess.to_mnist``, as user inputs do
+    (``printed.training_digits``). Cut digits come out of numbers composed from
+    this run's own MNIST training digits by the number reader's segmenter
+    (``numberset.cut_digits``), so no validation or test digit leaks in. Both
+    depend on the training images and ``seed`` alone, so a resumed run gets
+    the same ones. Validation and test stay pure MNIST.
     """
-    count = round(fraction * len(splits.y_train))
-    if count == 0:
-        return splits
-    from .printed import training_digits
+    size = len(splits.y_train)
+    extra = []
+    if printed := round(recipe.printed_fraction * size):
+        from .printed import training_digits
 
-    images, labels = training_digits(count, seed=seed)
+        extra.append(training_digits(printed, seed=seed))
+    if cut := round(recipe.cut_fraction * size):
+        from .numberset import DigitPool, cut_digits
+
+        extra.append(cut_digits(DigitPool(splits.x_train, splits.y_train), cut, seed=seed))
+    if not extra:
+        return splits
     return dataclasses.replace(
         splits,
-        x_train=np.concatenate([splits.x_train, images]),
-        y_train=np.concatenate([splits.y_train, labels.astype(splits.y_train.dtype)]),
+        x_train=np.concatenate([splits.x_train, *(images for images, _ in extra)]),
+        y_train=np.concatenate([splits.y_train, *(labels.astype(splits.y_train.dtype) for _, labels in extra)]),
     )
 
 
@@ -454,7 +464,7 @@ def _fit(config: FitConfig, mnist: Mnist, strategy, task: Task, extra_callbacks:
             stacklevel=2,
         )
     splits = make_splits(mnist, validation_size=config.validation_size, limit=config.limit, seed=config.seed)
-    splits = with_printed_digits(splits, recipe.printed_fraction, seed=config.seed)
+    splits = with_extra_digits(splits, recipe, seed=config.seed)
     if not config.resume:
         run_dir.mkdir(parents=True, exist_ok=True)
         write_config(config, run_dir, mnist, splits)

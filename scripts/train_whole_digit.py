@@ -5,11 +5,10 @@ Numbers are composed from MNIST *training* digits and the training fonts
 (``numberset`` split ``train``: never a validation or test digit, never a held-out
 font), in every condition. ``segment.prepare`` cuts each into candidates, as the
 reader does. A candidate is a whole digit when its box matches a true digit's
-(intersection over union at least POSITIVE_IOU) and holds little of any other
-(under STRAY_COVER of its box); it is not one when it matches no digit that well
-(below NEGATIVE_IOU: half a digit, a digit and a bit of the next) or holds most of
-two (PAIR_COVER of each box: touching digits squeezed into one); in between it is
-left out. A one-hidden-layer perceptron (scikit-learn) learns to tell them apart;
+and holds little of any other (``numberset.whole_digits``); it is not one when it
+matches no digit well (below NEGATIVE_IOU: half a digit, a digit and a bit of the
+next) or holds most of two (PAIR_COVER of each box: touching digits squeezed into
+one); in between it is left out. A one-hidden-layer perceptron (scikit-learn) learns to tell them apart;
 its weights go into ``mnist_keras/whole_weights.py`` (float16, base64), which the
 reader loads with numpy.
 
@@ -42,8 +41,8 @@ from mnist_keras.preprocess import ImageError
 DEFAULT_PER_CONDITION = 400  # training numbers per condition
 VALIDATION_PER_CONDITION = 100
 QUICK_PER_CONDITION = 5  # --quick: training and validation numbers per condition
-POSITIVE_IOU, NEGATIVE_IOU = 0.7, 0.55
-STRAY_COVER, PAIR_COVER = 0.3, 0.6  # shares of a true digit's box inside a candidate's
+NEGATIVE_IOU = 0.55  # matching no digit better than this: not one digit
+PAIR_COVER = 0.6  # holding this share of two digits' boxes: not one digit
 HIDDEN = 32  # units of the hidden layer
 L2 = 1e-3  # scikit-learn's alpha
 SEED = 0
@@ -63,10 +62,8 @@ def labelled(samples, progress=print) -> tuple[np.ndarray, np.ndarray]:
             continue
         boxes = [segment.source_box(c.box, page.factor, page.size) for c in candidates]
         iou = np.array([[numberset.iou(box, truth) for truth in sample.boxes] for box in boxes])
-        cover = np.array([[_cover(box, truth) for truth in sample.boxes] for box in boxes])
-        match = iou.argmax(axis=1)
-        others = np.where(np.arange(iou.shape[1]) == match[:, None], 0.0, cover).max(axis=1)
-        positive = (iou.max(axis=1) >= POSITIVE_IOU) & (others < STRAY_COVER)
+        cover = np.array([[numberset.cover(box, truth) for truth in sample.boxes] for box in boxes])
+        positive = numberset.whole_digits(boxes, sample.boxes) >= 0
         second = np.sort(cover, axis=1)[:, -2] if cover.shape[1] > 1 else np.zeros(len(cover))
         negative = (iou.max(axis=1) < NEGATIVE_IOU) | (second >= PAIR_COVER)
         keep = positive | negative
@@ -75,13 +72,6 @@ def labelled(samples, progress=print) -> tuple[np.ndarray, np.ndarray]:
         if progress and (i + 1) % 1000 == 0:
             progress(f"  cut {i + 1}/{len(samples)} numbers")
     return np.concatenate(xs), np.concatenate(ys)
-
-
-def _cover(box, truth) -> float:
-    """Share of the true box ``truth`` (left, top, right, bottom) inside ``box``."""
-    across = max(0, min(box[2], truth[2]) - max(box[0], truth[0]))
-    down = max(0, min(box[3], truth[3]) - max(box[1], truth[1]))
-    return across * down / max(1, (truth[2] - truth[0]) * (truth[3] - truth[1]))
 
 
 def fit(x: np.ndarray, y: np.ndarray, seed: int) -> dict[str, np.ndarray]:

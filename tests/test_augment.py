@@ -214,11 +214,24 @@ def test_printed_training_digits_are_mnist_like_balanced_and_reproducible():
 
 def test_printed_digits_are_appended_to_training_only():
     from mnist_keras.data import Splits
-    from mnist_keras.train import with_printed_digits
+    from mnist_keras.models import Recipe
+    from mnist_keras.train import with_extra_digits
 
     x, y = np.zeros((50, 28, 28), np.uint8), np.zeros(50, np.uint8)
     splits = Splits(x, y, x[:5], y[:5], x[:5], y[:5])
-    grown = with_printed_digits(splits, 0.2, seed=0)
+    grown = with_extra_digits(splits, Recipe(printed_fraction=0.2), seed=0)
     assert grown.x_train.shape == (60, 28, 28) and grown.y_train.dtype == np.uint8
     assert len(grown.y_val) == 5 and len(grown.y_test) == 5
-    assert with_printed_digits(splits, 0.0, seed=0) is splits
+    assert with_extra_digits(splits, Recipe(), seed=0) is splits
+
+
+def test_printed_and_cut_digits_are_each_a_share_of_the_mnist_training_size(mnist):
+    from mnist_keras.data import make_splits
+    from mnist_keras.models import Recipe
+    from mnist_keras.train import with_extra_digits
+
+    splits = make_splits(mnist, limit=200, seed=0)
+    grown = with_extra_digits(splits, Recipe(printed_fraction=0.1, cut_fraction=0.2), seed=0)
+    assert len(grown.y_train) == 200 + 20 + 40 and grown.x_train.dtype == np.uint8
+    np.testing.assert_array_equal(grown.x_train[:200], splits.x_train)
+    assert np.array_equal(grown.x_val, splits.x_val) and np.array_equal(grown.x_test, splits.x_test)

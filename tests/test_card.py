@@ -111,3 +111,17 @@ def test_the_checkout_answers_before_any_training(tmp_path):
     assert [answer["digit"] for answer in digits] == [7, 3]
     (number,) = predict("--number", "docs/examples/number_2026.jpg")
     assert number["text"] == "2026"
+
+
+def test_the_card_counts_printed_and_cut_training_digits_from_the_recipe(tmp_path):
+    settings = {"model": "robust", "seed": 3, "recipe": {"printed_fraction": 0.1, "cut_fraction": 0.3}}
+    config = {
+        "settings": settings,
+        "data": {"validation_size": 5000, "test_size": 10000, "train_size": 55000 + 5500 + 16500},
+    }
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    record = card.training_record(tmp_path)
+    assert (record["mnist_training_images"], record["printed_training_images"], record["cut_training_images"]) == (
+        55000, 5500, 16500)  # fmt: skip
+    text = card._data({"training": record})
+    assert "55,000 training images plus 5,500 digits printed" in text and "plus 16,500 digits cut out" in text

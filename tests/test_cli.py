@@ -42,6 +42,7 @@ BAD_INPUT = [  # (arguments, part of the one-line message); every one exits 2
     (["fit", "--model", "nope"], "unknown model 'nope'"),
     (["fit", "--limit", "5"], "--limit must be at least 10"),
     (["fit", "--learning-rate", "-1"], "--learning-rate must be positive"),
+    (["fit", "--cut-fraction", "1.5"], "--cut-fraction must be in [0, 1]"),
     (["fit", "--publish", "sometimes"], "Invalid value for '--publish'"),
     (["fit", "--resume", "--output", "."], "no config.json"),
     (["fit", "--validation-size", "70000", "--data-dir", "{data}"], "--validation-size"),
