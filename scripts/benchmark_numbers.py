@@ -44,6 +44,7 @@ from harness import REPO, Block, finish, parser, provenance, publish, start
 
 from mnist_keras import numberset, reader
 from mnist_keras.artifacts import write_json, write_text
+from mnist_keras.errors import MnistKerasError
 from mnist_keras.predict import default_model
 from mnist_keras.preprocess import ImageError, find_ink, ink_to_mnist, load_grayscale, to_mnist, work_image
 
@@ -416,11 +417,14 @@ def main(argv: list[str] | None = None) -> None:
     args.add_argument("--threshold", type=float, default=reader.MIN_PROBABILITY,
                       help="Probability below which a digit is shown as '?' (default: reader.MIN_PROBABILITY).")  # fmt: skip
     args = args.parse_args(argv)
-    model = args.model or str(default_model(REPO))
     report = start(__file__, argv, "ai-edge-litert", "numpy", "pillow")
     per_condition = QUICK_PER_CONDITION if args.quick else args.per_condition
-    figures, records, samples, predict = run(model, split=args.split, per_condition=per_condition, seed=args.seed,
-                                             threshold=args.threshold)  # fmt: skip
+    try:
+        model = args.model or str(default_model(REPO))
+        figures, records, samples, predict = run(model, split=args.split, per_condition=per_condition,
+                                                 seed=args.seed, threshold=args.threshold)  # fmt: skip
+    except MnistKerasError as err:  # a wrong --model, no MNIST: one line, exit 1
+        raise SystemExit(f"Error: {err}") from None
     report = finish({**report, **figures})
     output = Path(args.output)
     if args.split == numberset.VALIDATION:

@@ -75,3 +75,12 @@ def test_a_tiny_run_writes_its_section_json_and_examples(tmp_path, tflite_models
     text = (docs / "BENCHMARKS.md").read_text()
     assert text.count("## Reading whole numbers") == 1 and "## Inference\n\nkept" in text  # validation wrote no section
     assert (docs / "numbers_examples.png").stat().st_size > 1000
+
+
+def test_a_wrong_model_is_one_line_not_a_traceback(tmp_path):
+    result = subprocess.run([sys.executable, str(SCRIPT), "--quick", "--model", str(tmp_path / "missing.tflite"),
+                             "--output", str(tmp_path / "BENCHMARKS.md")], capture_output=True, text=True)  # fmt: skip
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [f"Error: {tmp_path / 'missing.tflite'}: model file not found; "
+                                                  "check the path (export one with 'mnist-keras export')"]  # fmt: skip
+    assert not (tmp_path / "BENCHMARKS.md").exists()
