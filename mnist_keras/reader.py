@@ -56,7 +56,7 @@ __all__ = ["MAX_DIGITS", "Digit", "Reading", "TooManyMarksError", "annotate", "r
 
 PredictProba = Callable[[np.ndarray], np.ndarray]  # (N, 28, 28, 1) uint8 -> (N, 10) probabilities
 
-MIN_PROBABILITY = 0.95  # below this a digit is shown as "?" (chosen on validation numbers: module docstring)
+MIN_PROBABILITY = 0.97  # below this a digit is shown as "?" (chosen on validation numbers: module docstring)
 TOP_K = 3  # candidates kept per digit
 SURE_COLOUR, UNSURE_COLOUR = (0, 160, 0), (220, 0, 0)  # RGB of annotate's boxes
 PIECE_GAP_COST = 4.0  # per digit height of empty columns between blobs joined into one digit

@@ -4,8 +4,10 @@ The classifier cannot tell: every candidate is scaled to fill MNIST's 20x20 box,
 two touching digits squeezed together can read as a confident 0 or 8, and half of a
 0 as a confident 1. This judge sees what the classifier's crop hides: the candidate
 at the scale of the whole number, with its neighbours' ink beside it
-(``segment.Candidate.context``), and its size, aspect and cuts. It does not look at
-the classifier's answer, so it serves any model.
+(``segment.Candidate.context``), and its size, aspect and cuts; and the crop the
+classifier gets, at half resolution, whose shape shows what the scale hides (two
+digits side by side, a stroke cut off). It does not look at the classifier's answer,
+so it serves any model.
 
 A one-hidden-layer perceptron, numpy only (it runs on a Pi in the edge bundle),
 trained by ``scripts/train_whole_digit.py`` on candidates that ``segment.prepare``
@@ -24,16 +26,21 @@ import numpy as np
 
 from .segment import CONTEXT_SIZE, Candidate
 
-SCALARS = ("aspect", "height", "width", "gap", "cut_edges", "crossed")  # Candidate fields fed beside the picture
+SCALARS = ("aspect", "height", "width", "gap", "cut_edges", "crossed")  # Candidate fields fed beside the pictures
+CROP_SIDE = 14  # the classifier's 28x28 crop, averaged over 2x2 blocks: its shape, at a quarter of the inputs
+FEATURES = CONTEXT_SIZE**2 + CROP_SIDE**2 + len(SCALARS)
 
 
 def features(candidates: Sequence[Candidate]) -> np.ndarray:
-    """(N, CONTEXT_SIZE**2 + len(SCALARS)) float32: each candidate's context picture, then its scalars."""
+    """(N, FEATURES) float32: each candidate's context picture, its crop at CROP_SIDE (ink 0..1), then its scalars."""
     if not candidates:
-        return np.zeros((0, CONTEXT_SIZE**2 + len(SCALARS)), np.float32)
-    pictures = np.stack([c.context.ravel() for c in candidates]).astype(np.float32)
+        return np.zeros((0, FEATURES), np.float32)
+    contexts = np.stack([c.context.ravel() for c in candidates]).astype(np.float32)
+    crops = np.stack([c.crop for c in candidates]).astype(np.float32) / 255
+    block = crops.shape[1] // CROP_SIDE
+    crops = crops.reshape(len(candidates), CROP_SIDE, block, CROP_SIDE, block).mean(axis=(2, 4))
     scalars = np.array([[float(getattr(c, name)) for name in SCALARS] for c in candidates], np.float32)
-    return np.concatenate([pictures, scalars], axis=1)
+    return np.concatenate([contexts, crops.reshape(len(candidates), -1), scalars], axis=1)
 
 
 def unpack(shapes: dict[str, tuple[int, ...]], data: str) -> dict[str, np.ndarray]:

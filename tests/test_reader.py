@@ -180,7 +180,8 @@ def test_boxes_are_in_the_source_pixels_of_a_huge_image(stub):
 
 
 def test_as_dict_is_json(stub):
-    data = json.loads(json.dumps(reader.read_number(draw("61"), stub).as_dict()))
+    # the stub's template for a drawn 6 is about 0.96 sure: below the default threshold, not below this one
+    data = json.loads(json.dumps(reader.read_number(draw("61"), stub, threshold=0.9).as_dict()))
     assert data["text"] == "61" and data["lines"] == ["61"] and data["size"] == [640, 160]
     assert {"char", "digit", "probability", "candidates", "box", "line", "sure"} <= set(data["digits"][0])
 

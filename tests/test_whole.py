@@ -24,9 +24,22 @@ def test_pack_and_unpack_round_trip_in_float16():
 
 def test_the_stored_weights_fit_the_features():
     weights = whole.unpack(whole_weights.SHAPES, whole_weights.DATA)
-    inputs = segment.CONTEXT_SIZE**2 + len(whole.SCALARS)
+    inputs = segment.CONTEXT_SIZE**2 + whole.CROP_SIDE**2 + len(whole.SCALARS)
     assert weights["w1"].shape[0] == inputs == weights["mean"].shape[0] == weights["scale"].shape[0]
-    assert whole.probability([]).shape == (0,)
+    assert whole.probability([]).shape == (0,) and whole.features([]).shape == (0, inputs)
+
+
+def test_the_features_hold_the_crop_at_half_resolution(mnist):
+    """The judge sees the classifier's crop (its shape), not only the candidate's context and size."""
+    sample = numberset.make_set(numberset.VALIDATION, 1, conditions=("separated",), mnist=mnist)[0]
+    page = segment.prepare(sample.image, "image")
+    candidate = page.candidates[0][0]
+    x = whole.features([candidate])[0]
+    at = segment.CONTEXT_SIZE**2
+    crop = x[at : at + whole.CROP_SIDE**2].reshape(whole.CROP_SIDE, whole.CROP_SIDE)
+    assert np.allclose(crop[3, 5], candidate.crop[6:8, 10:12].mean() / 255)
+    assert np.allclose(crop.sum(), candidate.crop.sum() / 255 / 4)
+    assert np.allclose(x[at + whole.CROP_SIDE**2 :], [getattr(candidate, name) for name in whole.SCALARS])
 
 
 @pytest.fixture(scope="module")
