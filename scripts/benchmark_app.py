@@ -39,6 +39,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # harness, also when a
 import harness  # noqa: E402 (after the sys.path line)
 import pen  # noqa: E402
 
+from mnist_keras.errors import MnistKerasError  # noqa: E402
+
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 CHROMIUM = "/usr/bin/chromium"
@@ -323,11 +325,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Error: {CHROMIUM} not found: install Debian's chromium", file=sys.stderr)
         return 2
     report = harness.start(__file__, argv, "gradio", chromium=chromium_version())
-    with tempfile.TemporaryDirectory() as tmp:
-        model = Path(args.model) if args.model else make_tiny_model(Path(tmp), args.data_dir)
-        report["drawings_ms"] = measure(
-            model, rounds=args.rounds, drawings=args.drawings, skip_warm_up=args.skip_warm_up
-        )
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            model = Path(args.model) if args.model else make_tiny_model(Path(tmp), args.data_dir)
+            report["drawings_ms"] = measure(
+                model, rounds=args.rounds, drawings=args.drawings, skip_warm_up=args.skip_warm_up
+            )
+    except MnistKerasError as err:  # a wrong --model, no MNIST for the tiny one: one line, exit 1
+        print(f"Error: {err}", file=sys.stderr)
+        return 1
     harness.finish(report)
     report |= {"model": f"`{model.name}`" if args.model else MADE_MODEL, "rounds": args.rounds, "drawings": args.drawings,
                "summary": summarise(report["drawings_ms"])}  # fmt: skip

@@ -29,6 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # harness, also when a
 import harness  # noqa: E402 (after the sys.path line)
 from benchmark_time_to_accuracy import first_reached, test_images, time_to_accuracy_callback  # noqa: E402
 
+from mnist_keras.errors import MnistKerasError  # noqa: E402
+
 MODEL = "bn-cnn-ema"
 RECORD_ACCURACY, RECORD_SECONDS = 0.997, 15 * 60  # median kept test accuracy, within this much training
 EARLY_ACCURACY, EARLY_SECONDS = 0.996, 5 * 60  # first reached within this much training
@@ -98,6 +100,19 @@ def run_seed(model: str, seed: int, size: dict, data_dir: str | None) -> dict:
         validation_size=size["validation_size"], test_limit=size["test_limit"], epochs=size["epochs"],
     )  # fmt: skip
     return result | {"seed": seed, "load_before": before, "load_after": harness.load()}
+
+
+def check_inputs(model: str, data_dir: str | None) -> None:
+    """Exit with one 'Error:' line on an unknown architecture or no MNIST, here: in the
+    fresh process of each seed they would end in that process's traceback."""
+    from mnist_keras.data import load_mnist
+    from mnist_keras.models import get_architecture
+
+    try:
+        get_architecture(model)
+        load_mnist(data_dir)
+    except (ValueError, MnistKerasError) as err:
+        raise SystemExit(f"Error: {err}") from None
 
 
 def summarise(runs: list[dict]) -> dict:
@@ -187,6 +202,7 @@ def main(argv: list[str] | None = None) -> None:
     report = harness.start(__file__, argv, "tensorflow", "keras") | {"model": args.model}
     report["size"] = {**size, "seeds": list(size["seeds"]), "tta_rotations_deg": list(TTA_ROTATIONS_DEG)}
     report["runs"] = []
+    check_inputs(args.model, args.data_dir)
     for seed in size["seeds"]:
         report["runs"].append(run_seed(args.model, seed, size, args.data_dir))
         run = report["runs"][-1]

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from mnist_keras import card
 from mnist_keras.artifacts import MODEL_FILENAME, SAVED_MODELS_DIRNAME, TFLITE_DIRNAME, publish_model, read_config
+from mnist_keras.errors import MnistKerasError
 from mnist_keras.predict import SHIPPED_MODEL
 
 REPO = Path(__file__).resolve().parents[1]
@@ -156,7 +157,10 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     runs = args.runs or args.root / "runs" / "ship"
-    path = ship(args.model, tuple(args.seeds), args.root, runs, args.data_dir, args.quick)
+    try:
+        path = ship(args.model, tuple(args.seeds), args.root, runs, args.data_dir, args.quick)
+    except MnistKerasError as err:  # an unknown --model, no MNIST: one line, exit 1
+        raise SystemExit(f"Error: {err}") from None
     print(f"wrote {path}")
 
 

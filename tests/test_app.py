@@ -473,6 +473,17 @@ def test_benchmark_runs_and_writes_its_section(model_path, tmp_path):
     assert all(0 < drawing["total"] < 60_000 for drawing in report["drawings_ms"][0])
 
 
+def test_benchmark_with_a_wrong_model_is_one_line_not_a_traceback(tmp_path):
+    docs = tmp_path / "BENCHMARKS.md"
+    cmd = [sys.executable, str(REPO_ROOT / "scripts" / "benchmark_app.py"), "--model", str(tmp_path / "missing.tflite"),
+           "--rounds", "1", "--drawings", "1", "--write", str(docs)]  # fmt: skip
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [f"Error: {tmp_path / 'missing.tflite'}: model file not found; "
+                                                  "check the path (export one with 'mnist-keras export')"]  # fmt: skip
+    assert not docs.exists()
+
+
 # ---------------------------------------------------------------- Hugging Face Space
 
 NO_TF = """

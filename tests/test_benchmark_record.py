@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
-from script_runs import load_script, run_script
+from script_runs import SCRIPTS, load_script, run_script
 
 
 def test_quick_record_run_scores_the_kept_model_and_writes_its_section(tmp_path, data_dir):
@@ -41,3 +43,25 @@ def test_targets_need_the_median_and_the_budget():
     assert not low["record_met"] and low["early_met"]
     assert low["kept_test_tta_accuracy_median"] == 0.9971 and low["tta_record_met"]
     assert not benchmark.summarise([run(0.9966, 800, 250), run(0.9966, 800, 250)])["tta_record_met"]
+
+
+def test_an_unknown_model_or_no_mnist_is_one_line_not_a_traceback(tmp_path, data_dir):
+    """Checked before the seeds' fresh processes start, which would end in their own traceback."""
+    output = tmp_path / "BENCHMARKS.md"
+    cases = (("--model", "nope", "--data-dir", data_dir), ("--data-dir", tmp_path / "no-such-folder"))
+    for args, expected in zip(
+        cases, ("Error: unknown model 'nope'; known models: ", f"Error: {tmp_path / 'no-such-folder'}: not a folder; ")
+    ):
+        cmd = [
+            sys.executable,
+            str(SCRIPTS / "benchmark_record.py"),
+            "--quick",
+            *map(str, args),
+            "--output",
+            str(output),
+        ]
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
+        assert result.returncode == 1 and "Traceback" not in result.stderr
+        (line,) = result.stderr.strip().splitlines()
+        assert line.startswith(expected)
+    assert not output.exists()
