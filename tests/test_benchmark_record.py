@@ -48,18 +48,10 @@ def test_targets_need_the_median_and_the_budget():
 def test_an_unknown_model_or_no_mnist_is_one_line_not_a_traceback(tmp_path, data_dir):
     """Checked before the seeds' fresh processes start, which would end in their own traceback."""
     output = tmp_path / "BENCHMARKS.md"
-    cases = (("--model", "nope", "--data-dir", data_dir), ("--data-dir", tmp_path / "no-such-folder"))
-    for args, expected in zip(
-        cases, ("Error: unknown model 'nope'; known models: ", f"Error: {tmp_path / 'no-such-folder'}: not a folder; ")
-    ):
-        cmd = [
-            sys.executable,
-            str(SCRIPTS / "benchmark_record.py"),
-            "--quick",
-            *map(str, args),
-            "--output",
-            str(output),
-        ]
+    cases = ((["--model", "nope", "--data-dir", str(data_dir)], "Error: unknown model 'nope'; known models: "),
+             (["--data-dir", str(tmp_path / "no-such-folder")], f"Error: {tmp_path / 'no-such-folder'}: not a folder; "))  # fmt: skip
+    for args, expected in cases:
+        cmd = [sys.executable, str(SCRIPTS / "benchmark_record.py"), "--quick", *args, "--output", str(output)]
         result = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
         assert result.returncode == 1 and "Traceback" not in result.stderr
         (line,) = result.stderr.strip().splitlines()
