@@ -80,7 +80,10 @@ def training_record(run_dir: Path) -> dict:
     history = read_history(run_dir)
     kept = kept_row(history, recipe_setting(settings, "keep") or "best")
     data = config.get("data", {})
-    mnist_images = settings.get("limit") or TRAIN_SIZE - data.get("validation_size", 0)
+    held_out = data.get("validation_size")  # None in an older run's config: the count is then unknown, not 60,000
+    mnist_images = settings.get("limit") or (TRAIN_SIZE - held_out if held_out is not None else None)
+    extra = {kind: round((recipe_setting(settings, f"{kind}_fraction") or 0) * (mnist_images or 0))
+             for kind in ("printed", "cut")}  # fmt: skip
     return {
         "command": fit_command(settings),
         "seed": settings.get("seed"),
@@ -91,8 +94,8 @@ def training_record(run_dir: Path) -> dict:
         "versions": config.get("versions", {}),
         "data": data,
         "mnist_training_images": mnist_images,
-        "printed_training_images": round((recipe_setting(settings, "printed_fraction") or 0) * mnist_images),
-        "cut_training_images": round((recipe_setting(settings, "cut_fraction") or 0) * mnist_images),
+        "printed_training_images": extra["printed"],
+        "cut_training_images": extra["cut"],
         "epochs_run": len(history),
         "kept_epoch": int(kept["epoch"]) + 1 if kept else None,
         "validation": {"accuracy": float(kept["val_accuracy"]), "loss": float(kept["val_loss"])} if kept else None,
@@ -176,6 +179,11 @@ def _use(card: dict) -> str:
     )
 
 
+def _count(value) -> str:
+    """``60,000`` for a number, ``?`` for a size an older run's config did not record."""
+    return f"{value:,}" if isinstance(value, int) else "?"
+
+
 def _data(card: dict) -> str:
     training = card["training"]
     data = training["data"]
@@ -187,10 +195,10 @@ def _data(card: dict) -> str:
               "reader's segmenter") if cut else ""  # fmt: skip
     return (
         "## Training data\n\n"
-        f"MNIST (LeCun et al.): {training.get('mnist_training_images', data.get('train_size', '?')):,} training "
+        f"MNIST (LeCun et al.): {_count(training.get('mnist_training_images', data.get('train_size')))} training "
         f"images{extra}; "
-        f"{data.get('validation_size', '?'):,} images held out of the 60,000 for validation (stratified, fixed by "
-        f"the seed) choose the kept epoch; the {data.get('test_size', '?'):,} test images were never used to "
+        f"{_count(data.get('validation_size'))} images held out of the 60,000 for validation (stratified, fixed by "
+        f"the seed) choose the kept epoch; the {_count(data.get('test_size'))} test images were never used to "
         f"make a choice. Source: `{data.get('source', '?')}`; files match the original MNIST checksums: "
         f"{'yes' if not data.get('checksum_mismatches') else 'no'}."
     )

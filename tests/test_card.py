@@ -125,3 +125,12 @@ def test_the_card_counts_printed_and_cut_training_digits_from_the_recipe(tmp_pat
         55000, 5500, 16500)  # fmt: skip
     text = card._data({"training": record})
     assert "55,000 training images plus 5,500 digits printed" in text and "plus 16,500 digits cut out" in text
+
+
+def test_a_config_without_sizes_gives_question_marks_not_an_error(tmp_path):
+    """An older run's config.json may lack the split sizes: the card says '?' for them."""
+    (tmp_path / "config.json").write_text(
+        json.dumps({"settings": {"model": "fast", "seed": 1, "recipe": {}}, "data": {}})
+    )
+    text = card._data({"training": card.training_record(tmp_path)})
+    assert "MNIST (LeCun et al.): ? training images; ? images held out" in text and "the ? test images" in text
