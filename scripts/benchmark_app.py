@@ -332,8 +332,7 @@ def main(argv: list[str] | None = None) -> int:
                 model, rounds=args.rounds, drawings=args.drawings, skip_warm_up=args.skip_warm_up
             )
     except MnistKerasError as err:  # a wrong --model, no MNIST for the tiny one: one line, exit 1
-        print(f"Error: {err}", file=sys.stderr)
-        return 1
+        raise SystemExit(f"Error: {err}") from None
     harness.finish(report)
     report |= {"model": f"`{model.name}`" if args.model else MADE_MODEL, "rounds": args.rounds, "drawings": args.drawings,
                "summary": summarise(report["drawings_ms"])}  # fmt: skip
