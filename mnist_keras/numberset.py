@@ -521,6 +521,33 @@ def whole_digits(boxes: Sequence[Sequence[int]], truths: Sequence[Sequence[int]]
     return np.asarray(found, np.intp)
 
 
+def union(a: Sequence[int], b: Sequence[int]) -> tuple[int, int, int, int]:
+    """The box around two (left, top, right, bottom) boxes."""
+    return min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])
+
+
+def digit_pairs(boxes: Sequence[Sequence[int]], truth: NumberImage) -> np.ndarray:
+    """(len(boxes),) for each found box, the index ``i`` when it is the true digits ``i`` and ``i + 1``
+    of one line together and nothing more, or -1.
+
+    Together: IoU >= WHOLE_IOU with the box around both; nothing more: under STRAY_COVER of
+    every other digit's box inside it. What the pair reader (``pairs.py``) learns as a pair.
+    """
+    lines = np.cumsum([char == "\n" for char in truth.text])[[char != "\n" for char in truth.text]]
+    truths = truth.boxes
+    found = []
+    for box in boxes:
+        match = -1
+        for i in range(len(truths) - 1):
+            if lines[i] != lines[i + 1] or iou(box, union(truths[i], truths[i + 1])) < WHOLE_IOU:
+                continue
+            if all(cover(box, truths[k]) < STRAY_COVER for k in range(len(truths)) if k not in (i, i + 1)):
+                match = i
+                break
+        found.append(match)
+    return np.asarray(found, np.intp)
+
+
 def score(truth: NumberImage, text: str, boxes: Sequence[Sequence[int]]) -> dict:
     """How one reading compares with the truth.
 

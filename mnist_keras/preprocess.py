@@ -523,6 +523,27 @@ def ink_to_mnist(ink: np.ndarray) -> np.ndarray:
     return np.rint(_centre(_fit_box(ink))).astype(np.uint8)
 
 
+PAIR_HEIGHT, PAIR_WIDTH = MNIST_SIZE, 2 * MNIST_SIZE  # the pair reader's frame (``pairs.py``)
+
+
+def ink_to_pair(ink: np.ndarray) -> np.ndarray:
+    """(h, w) float ink 0..255 on 0 (some of it nonzero) -> (PAIR_HEIGHT, PAIR_WIDTH) uint8: ink that may
+    be two digits side by side, its height scaled to BOX_SIZE as one digit's (its width by as much,
+    up to PAIR_WIDTH - 4) and its box centred in the frame, for ``pairs.py``."""
+    rows, cols = np.nonzero(ink.any(axis=1))[0], np.nonzero(ink.any(axis=0))[0]
+    crop = _thicken(ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1])
+    h, w = crop.shape
+    scale = min(BOX_SIZE / h, (PAIR_WIDTH - 4) / w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    box = _renormalise(
+        np.asarray(Image.fromarray(crop.astype(np.float32), "F").resize(size, Image.LANCZOS), np.float32)
+    )
+    frame = np.zeros((PAIR_HEIGHT, PAIR_WIDTH), np.float32)
+    top, left = (PAIR_HEIGHT - box.shape[0]) // 2, (PAIR_WIDTH - box.shape[1]) // 2
+    frame[top : top + box.shape[0], left : left + box.shape[1]] = box
+    return np.rint(frame).astype(np.uint8)
+
+
 def to_model_input(images: Iterable[Source]) -> np.ndarray:
     """Many sources -> (N, 28, 28, 1) uint8 batch (models rescale 0..255 themselves)."""
     digits = [

@@ -24,13 +24,18 @@ How (``segment.py`` does steps 1-3, no classifier):
    ``to_mnist`` (``preprocess.ink_to_mnist``);
 4. classify all candidates of the image in one ``predict_proba`` call, and ask the
    whole-digit judge (``whole.py``) whether each is one whole digit;
-5. per line, dynamic programming picks the candidates that cover its pieces with the
-   highest total score: the log of each digit's top probability plus half the log of
-   the judge's (the model alone is as sure of two touching digits squeezed into one
-   20x20 box, or of half a 0, as of a real digit), less a cost for empty space inside
-   a digit (separate blobs joined);
-6. a digit whose probability is below the threshold is shown as ``?`` with its
-   candidates: the reader never guesses silently.
+5. read the candidates wide enough for two digits that the judge doubts are one
+   (below PAIR_BELOW_WHOLE) with the pair reader (``pairs.py``), which reads two
+   touching digits whole instead of cut apart;
+6. per line, dynamic programming picks the candidates that cover its pieces with the
+   highest total score: for one digit, the log of its top probability plus half the
+   log of the judge's (the model alone is as sure of two touching digits squeezed into
+   one 20x20 box, or of half a 0, as of a real digit), less a cost for empty space
+   inside a digit (separate blobs joined); for a pair, the log of the pair reader's
+   top pair;
+7. a digit whose probability is below the threshold is shown as ``?`` with its
+   candidates: the reader never guesses silently. A digit of a pair has its marginal
+   probability over the pairs.
 
 Choices were made on the *validation* numbers of ``numberset`` (MNIST's validation
 digits and the training fonts), never on the test numbers. MIN_PROBABILITY is the
@@ -48,20 +53,22 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from . import whole
+from . import pairs, whole
 from .preprocess import Source, load_grayscale, source_name
 from .segment import MAX_DIGITS, Candidate, Page, TooManyMarksError, prepare, several_digits, source_box
 
 __all__ = ["MAX_DIGITS", "Digit", "Reading", "TooManyMarksError", "annotate", "read_number", "several_digits"]
 
 PredictProba = Callable[[np.ndarray], np.ndarray]  # (N, 28, 28, 1) uint8 -> (N, 10) probabilities
+PairProba = Callable[[np.ndarray], np.ndarray]  # (N, 28, 56) uint8 -> (N, pairs.CLASSES) probabilities
 
-MIN_PROBABILITY = 0.97  # below this a digit is shown as "?" (chosen on validation numbers: module docstring)
+MIN_PROBABILITY = 0.9  # below this a digit is shown as "?" (chosen on validation numbers: module docstring)
 TOP_K = 3  # candidates kept per digit
 SURE_COLOUR, UNSURE_COLOUR = (0, 160, 0), (220, 0, 0)  # RGB of annotate's boxes
 PIECE_GAP_COST = 4.0  # per digit height of empty columns between blobs joined into one digit
 MIN_LOG_PROBABILITY = -12.0  # int8 models output exact zeros
 WHOLE_WEIGHT = 0.5  # of the whole-digit judge's log probability in a candidate's score
+PAIR_BELOW_WHOLE = 0.5  # only candidates the whole-digit judge finds less likely whole than this are read as pairs
 SKIP_COST = 100.0  # leaving out a piece that candidates cover: more than any reading of it costs
 
 
@@ -134,38 +141,41 @@ def _log(p: np.ndarray) -> np.ndarray:
     return np.maximum(np.log(np.maximum(p, 1e-300)), MIN_LOG_PROBABILITY)
 
 
-def _scores(candidates: Sequence[Candidate], proba: np.ndarray) -> np.ndarray:
+def _scores(candidates: Sequence[Candidate], proba: np.ndarray, judged: np.ndarray) -> np.ndarray:
     """(N,) how good each candidate is as one digit: the log of the model's top probability,
-    plus WHOLE_WEIGHT times the log of the whole-digit judge's (``whole.py``: the model is as
-    sure of two squeezed digits or half a digit as of one), less PIECE_GAP_COST per digit
-    height of empty columns inside it (blobs joined across a gap)."""
-    return (_log(proba.max(axis=1)) + WHOLE_WEIGHT * _log(whole.probability(candidates))
+    plus WHOLE_WEIGHT times the log of the whole-digit judge's (``judged``, ``whole.py``: the
+    model is as sure of two squeezed digits or half a digit as of one), less PIECE_GAP_COST per
+    digit height of empty columns inside it (blobs joined across a gap)."""
+    return (_log(proba.max(axis=1)) + WHOLE_WEIGHT * _log(judged)
             - PIECE_GAP_COST * np.array([c.gap for c in candidates]))  # fmt: skip
 
 
-def _best_split(line_length: int, candidates: Sequence[Candidate], scores: np.ndarray) -> list[int]:
-    """Indices of the candidates that cover a line's pieces, in order, with the highest total score.
+def _best_split(line_length: int, spans: Sequence[tuple[int, int]], scores: np.ndarray) -> list[int]:
+    """Indices of the options (``(first, stop)`` runs of pieces) that cover a line's pieces, in order,
+    with the highest total score.
 
-    Dynamic programming over piece boundaries; a piece that no candidate covers (too
+    Dynamic programming over piece boundaries; a piece that no option covers (too
     little ink for any digit) is skipped, and so, at SKIP_COST, is one that the
-    candidates cover but cannot reach the line's end from. Ties go to fewer digits.
+    options cover but cannot reach the line's end from. Ties go to fewer digits, then
+    to the earlier option (a single digit before a pair over the same pieces).
     """
     best = np.full(line_length + 1, -np.inf)
     best[0] = 0.0
     back: list[tuple[int, int | None]] = [(0, None)] * (line_length + 1)
     starting: dict[int, list[int]] = {}
-    for i, c in enumerate(candidates):
-        starting.setdefault(c.first, []).append(i)
-    covered = {k for c in candidates for k in range(c.first, c.stop)}
+    for i, (first, _) in enumerate(spans):
+        starting.setdefault(first, []).append(i)
+    covered = {k for first, stop in spans for k in range(first, stop)}
     for at in range(line_length):
         if best[at] == -np.inf:
             continue
         skip = best[at] - (SKIP_COST if at in covered else 0.0)
         if skip > best[at + 1]:
             best[at + 1], back[at + 1] = skip, (at, None)
-        for i in sorted(starting.get(at, []), key=lambda i: -candidates[i].stop):  # longest first: ties to fewer digits
-            if best[at] + scores[i] > best[candidates[i].stop]:
-                best[candidates[i].stop], back[candidates[i].stop] = best[at] + scores[i], (at, i)
+        for i in sorted(starting.get(at, []), key=lambda i: -spans[i][1]):  # longest first: ties to fewer digits
+            stop = spans[i][1]
+            if best[at] + scores[i] > best[stop]:
+                best[stop], back[stop] = best[at] + scores[i], (at, i)
     chosen, at = [], line_length
     while at > 0:
         at, i = back[at]
@@ -185,7 +195,8 @@ def _digit(proba: np.ndarray, box, line: int, threshold: float, top_k: int) -> D
 
 
 def read_number(source: Source, predict_proba: PredictProba, *, threshold: float = MIN_PROBABILITY,
-                top_k: int = TOP_K, name: str | None = None) -> Reading:  # fmt: skip
+                top_k: int = TOP_K, name: str | None = None,
+                pair_proba: PairProba | None = pairs.probabilities) -> Reading:  # fmt: skip
     """Read the number (one or more lines of digits) in an image.
 
     Args:
@@ -194,6 +205,8 @@ def read_number(source: Source, predict_proba: PredictProba, *, threshold: float
         threshold: digits with a lower probability are shown as ``?``.
         top_k: candidates kept per digit.
         name: how errors name the image (default: the path, or "image").
+        pair_proba: the pair reader for two touching digits (``pairs.py``); None reads with
+            ``predict_proba`` alone.
 
     Raises:
         ImageError: the image cannot be read.
@@ -202,21 +215,63 @@ def read_number(source: Source, predict_proba: PredictProba, *, threshold: float
     """
     page = prepare(source, name or source_name(source))
     flat = [c for cands in page.candidates for c in cands]
-    proba = np.asarray(predict_proba(np.stack([c.crop for c in flat])[..., np.newaxis]), np.float64) if flat else None
-    return _assemble(page, proba, threshold=threshold, top_k=top_k)
-
-
-def _assemble(page: Page, proba: np.ndarray | None, *, threshold: float, top_k: int) -> Reading:
-    """Pick each line's best split into digits and turn it into a Reading."""
-    if proba is None:
+    if not flat:
         return Reading((), page.size)
-    scores = _scores([c for cands in page.candidates for c in cands], proba)
+    proba = np.asarray(predict_proba(np.stack([c.crop for c in flat])[..., np.newaxis]), np.float64)
+    judged = whole.probability(flat)
+    pair = np.full((len(flat), pairs.CLASSES), np.nan)
+    if pair_proba is not None:
+        wide = [i for i, c in enumerate(flat) if c.pair is not None and judged[i] < PAIR_BELOW_WHOLE]
+        if wide:
+            pair[wide] = np.asarray(pair_proba(np.stack([flat[i].pair for i in wide])), np.float64)
+    return _assemble(page, proba, judged, pair, threshold=threshold, top_k=top_k)
+
+
+def _pair_digits(i: int, cands: Sequence[Candidate], proba: np.ndarray, pair: np.ndarray, factor: int,
+                 size: tuple[int, int], line: int, threshold: float, top_k: int) -> list[Digit]:  # fmt: skip
+    """The two digits that the pair reader read in candidate ``i``: each digit's probability is its
+    marginal over the pairs, and the boxes are those of the two single candidates over the same
+    pieces that the classifier finds most like them (the box cut in half if there are none)."""
+    joint = pair[i, : pairs.NOT_PAIR].reshape(10, 10)
+    left, right = joint.sum(axis=1), joint.sum(axis=0)
+    d1, d2 = int(np.argmax(left)), int(np.argmax(right))
+    c = cands[i]
+    halves = [(_log(proba[a, d1]) + _log(proba[b, d2]), a, b) for a, ca in enumerate(cands) for b, cb in enumerate(cands)
+              if ca.first == c.first and cb.stop == c.stop and ca.stop == cb.first]  # fmt: skip
+    if halves:
+        _, a, b = max(halves)
+        boxes = [cands[a].box, cands[b].box]
+    else:
+        top, lft, bottom, rgt = c.box
+        middle = (lft + rgt) // 2
+        boxes = [(top, lft, bottom, middle), (top, middle + 1, bottom, rgt)]
+    return [_digit(marginal, source_box(box, factor, size), line, threshold, top_k)
+            for marginal, box in zip((left, right), boxes)]  # fmt: skip
+
+
+def _assemble(page: Page, proba: np.ndarray, judged: np.ndarray, pair: np.ndarray, *, threshold: float,
+              top_k: int) -> Reading:  # fmt: skip
+    """Pick each line's best split into digits (and pairs of digits) and turn it into a Reading.
+
+    For the page's N candidates, line after line: ``proba`` (N, 10) is the classifier's,
+    ``judged`` (N,) the whole-digit judge's and ``pair`` (N, pairs.CLASSES) the pair
+    reader's (NaN rows: not read as a pair).
+    """
+    scores = _scores([c for cands in page.candidates for c in cands], proba, judged)
+    pair_scores = _log(np.nan_to_num(pair[:, : pairs.NOT_PAIR].max(axis=1), nan=0.0))
     digits, offset, line_no = [], 0, 0
     for length, cands in zip(page.lengths, page.candidates):
-        chosen = _best_split(length, cands, scores[offset : offset + len(cands)])
-        for i in chosen:
-            box = source_box(cands[i].box, page.factor, page.size)
-            digits.append(_digit(proba[offset + i], box, line_no, threshold, top_k))
+        here = slice(offset, offset + len(cands))
+        wide = [i for i in range(len(cands)) if not np.isnan(pair[offset + i, 0])]
+        spans = [(c.first, c.stop) for c in cands] + [(cands[i].first, cands[i].stop) for i in wide]
+        chosen = _best_split(length, spans, np.concatenate([scores[here], pair_scores[here][wide]]))
+        for j in chosen:
+            if j < len(cands):
+                box = source_box(cands[j].box, page.factor, page.size)
+                digits.append(_digit(proba[offset + j], box, line_no, threshold, top_k))
+            else:
+                digits += _pair_digits(wide[j - len(cands)], cands, proba[here], pair[here], page.factor,
+                                       page.size, line_no, threshold, top_k)  # fmt: skip
         offset += len(cands)
         line_no += bool(chosen)
     return Reading(tuple(digits), page.size)

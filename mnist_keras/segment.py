@@ -20,7 +20,8 @@ candidates, pick the best split). No classifier here, so ``several_digits`` is c
    (across blobs only whole blobs, at most MAX_GAP apart): its ink (whole marks when
    most of a mark lies between its cuts, none of a mark with little ink there, else
    the mark's part between them) goes through ``preprocess.ink_to_mnist`` like a
-   single digit; its ``context`` (the candidate among its neighbours, at the
+   single digit, and, when it is at least PAIR_ASPECT as wide as tall, through
+   ``preprocess.ink_to_pair`` too (for the pair reader, ``pairs.py``); its ``context`` (the candidate among its neighbours, at the
    number's scale) is what ``whole.py`` judges it by.
 
 Constants were chosen on the validation numbers of ``numberset`` (docs/NUMBERS.md).
@@ -42,6 +43,7 @@ from .preprocess import (
     dilate,
     find_ink,
     ink_to_mnist,
+    ink_to_pair,
     load_grayscale,
     source_name,
     work_image,
@@ -71,6 +73,7 @@ MAX_PIECES = 4  # consecutive pieces one digit may be made of
 MIN_DIGIT_SHARE = 0.12  # of a typical digit's pixels: a candidate with less ink is no digit
 MAX_GAP = 0.15  # digit heights of empty columns: a run of pieces with more inside is no digit
 MAX_ASPECT = 2.2  # line heights: a run of pieces wider than this is no digit
+PAIR_ASPECT = 0.5  # width / height: narrower candidates are never read as two digits (``pairs.py``)
 
 
 class TooManyMarksError(ImageError):
@@ -354,6 +357,7 @@ class Candidate:
     cut_edges: int  # how many of its left and right edges are cuts through a blob (0: whole blobs)
     crossed: float  # ink its cut edges cross, in digit heights
     context: np.ndarray  # (CONTEXT_SIZE, CONTEXT_SIZE) float32: its ink (+) and its neighbours' (-) at digit scale
+    pair: np.ndarray | None = None  # (PAIR_HEIGHT, PAIR_WIDTH) uint8 for ``pairs.py`` when wide enough for two digits
 
 
 CONTEXT_SIZE = 16  # pixels of a candidate's context picture ...
@@ -473,7 +477,8 @@ def _candidates(line: Sequence[_Piece], blobs: Sequence[_Blob], marks: _Marks, g
             core = mask & seeds[top : bottom + 1, left : right + 1]
             if core.sum() < MIN_DIGIT_SHARE * marks.typical:
                 continue
-            crop = ink_to_mnist(np.where(mask, grey[top : bottom + 1, left : right + 1], 0))
+            ink = np.where(mask, grey[top : bottom + 1, left : right + 1], 0)
+            crop = ink_to_mnist(ink)
             core_top, core_left, core_bottom, core_right = _box(core)  # the faint rim left out
             aspect = (core_right - core_left + 1) / (core_bottom - core_top + 1)
             first_piece, last_piece = run[0], run[-1]
@@ -484,7 +489,8 @@ def _candidates(line: Sequence[_Piece], blobs: Sequence[_Blob], marks: _Marks, g
             context = _context(mask, top, left, strength, seeds, marks.height)
             found.append(Candidate(first, stop, (top, left, bottom, right), crop, gap, aspect,
                                    (core_bottom - core_top + 1) / marks.height, (core_right - core_left + 1) / marks.height,
-                                   len(edges), crossed, context))  # fmt: skip
+                                   len(edges), crossed, context,
+                                   ink_to_pair(ink) if aspect >= PAIR_ASPECT else None))  # fmt: skip
     return found
 
 

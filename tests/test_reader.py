@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from mnist_keras import marks, printed, reader
+from mnist_keras import marks, pairs, printed, reader
 from mnist_keras.preprocess import ImageError, NoDigitError, to_mnist
 
 FONT = next(f for f in printed.FONTS if f.name == "DejaVu Sans Bold")
@@ -107,7 +107,7 @@ def touching(text: str) -> np.ndarray:
 
 @pytest.mark.parametrize("text", ["14", "80", "352"])
 def test_touching_digits_are_cut_apart(stub, text):
-    reading = reader.read_number(touching(text), stub, threshold=0.5)  # a cut glyph matches its template less well
+    reading = reader.read_number(touching(text), stub, threshold=0.5, pair_proba=None)  # the cut, not the pair reader
     assert reading.text == text
     rights, lefts = [d.box[2] for d in reading.digits[:-1]], [d.box[0] for d in reading.digits[1:]]
     assert all(left > right - 6 for left, right in zip(lefts, rights))  # cut near where the glyphs meet
@@ -118,19 +118,42 @@ def test_printed_digits_blurred_into_one_row_are_cut_apart(stub, text):
     """Set close and blurred, as a photographed price tag: fewer marks than digits, run together by grey ink."""
     image = np.asarray(Image.fromarray(draw(text, advance=0.85)).filter(ImageFilter.GaussianBlur(3)))
     assert marks.components(image < 128)[1].size < len(text)
-    assert reader.read_number(image, stub, threshold=0.5).text == text
+    assert reader.read_number(image, stub, threshold=0.5, pair_proba=None).text == text
+
+
+def sure_pair(pair: int, probability: float = 0.99):
+    """A stub pair reader that reads every wide crop as ``pair`` (pairs.NOT_PAIR: as no pair)."""
+
+    def pair_proba(crops: np.ndarray) -> np.ndarray:
+        p = np.full((len(crops), pairs.CLASSES), (1 - probability) / (pairs.CLASSES - 1))
+        p[:, pair] = probability
+        return p
+
+    return pair_proba
+
+
+def test_two_touching_digits_the_pair_reader_is_sure_of_are_read_whole(stub):
+    """The pair reader's reading beats the classifier's on cut halves (here it even disagrees with them)."""
+    image = touching("14")
+    assert reader.read_number(image, stub, threshold=0.5, pair_proba=None).text == "14"
+    reading = reader.read_number(image, stub, pair_proba=sure_pair(47))
+    assert reading.text == "47" and reading.sure
+    first, second = reading.digits
+    assert first.box[0] < second.box[0] and first.box[2] <= second.box[2]
+    sure = pytest.approx(0.99, abs=1e-3)  # the rest of the stub's probability is spread over every pair
+    assert first.candidates[0] == (4, sure) and second.candidates[0] == (7, sure)
+
+
+def test_not_a_pair_leaves_the_classifiers_reading(stub):
+    image = touching("352")
+    alone = reader.read_number(image, stub, threshold=0.5, pair_proba=None)
+    assert reader.read_number(image, stub, threshold=0.5, pair_proba=sure_pair(pairs.NOT_PAIR)) == alone
 
 
 def test_a_piece_no_digit_can_reach_past_is_skipped_not_the_whole_line():
     """Pieces 0-1 and 3-4 are digits; piece 2 is covered only by a candidate that starts at piece 1,
     which no split reaches: the line is read without piece 2, not left empty."""
-    cands = [candidate(0, 2), candidate(1, 3), candidate(3, 5)]
-    assert reader._best_split(5, cands, np.array([-0.1, -0.5, -0.2])) == [0, 2]
-
-
-def candidate(first: int, stop: int):
-    return reader.Candidate(first, stop, (0, 0, 1, 1), np.zeros((28, 28), np.uint8), 0.0, 0.5, 1.0, 0.5, 0, 0.0,
-                            np.zeros((4, 4), np.float32))  # fmt: skip
+    assert reader._best_split(5, [(0, 2), (1, 3), (3, 5)], np.array([-0.1, -0.5, -0.2])) == [0, 2]
 
 
 def test_lines_are_read_top_to_bottom(stub):
