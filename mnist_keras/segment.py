@@ -21,8 +21,9 @@ candidates, pick the best split). No classifier here, so ``several_digits`` is c
    most of a mark lies between its cuts, none of a mark with little ink there, else
    the mark's part between them) goes through ``preprocess.ink_to_mnist`` like a
    single digit, and, when it is at least PAIR_ASPECT as wide as tall, through
-   ``preprocess.ink_to_pair`` too (for the pair reader, ``pairs.py``); its ``context`` (the candidate among its neighbours, at the
-   number's scale) is what ``whole.py`` judges it by.
+   ``preprocess.ink_to_pair`` too (for the pair reader, ``pairs.py``); its
+   ``context`` (the candidate among its neighbours, at the number's scale) is what
+   ``whole.py`` judges it by.
 
 Constants were chosen on the validation numbers of ``numberset`` (docs/NUMBERS.md).
 """
