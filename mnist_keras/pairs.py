@@ -4,10 +4,11 @@ Cutting two touching digits apart is where the reader loses most: the best cut
 still leaves one digit a sliver of its neighbour and takes a sliver of its own
 ink, and the single-digit classifier misreads what is left. This small
 convolutional network reads a candidate that may hold two digits side by side
-*whole*, from ``segment.Candidate.pair`` (its ink with its height scaled as one
-digit's, in a 28x56 frame), as one of the 100 pairs "00".."99" or as "not a
-pair" (one digit, part of one, three). ``reader.py`` weighs a pair reading
-against every way of cutting the same ink into two single digits.
+*whole*, from ``preprocess.ink_to_pair`` of a wide ``segment.Candidate``'s ink
+(its height scaled as one digit's, in a 28x56 frame), as one of the 100 pairs
+"00".."99" or as "not a pair" (one digit, part of one, three). ``reader.py``
+weighs a pair reading against every way of cutting the same ink into two single
+digits.
 
 It is trained by ``scripts/train_pair_reader.py`` (Keras) on candidates that
 ``segment.prepare`` cuts from numbers composed of MNIST *training* digits and the

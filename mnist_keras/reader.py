@@ -54,7 +54,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from . import pairs, whole
-from .preprocess import Source, load_grayscale, source_name
+from .preprocess import Source, ink_to_pair, load_grayscale, source_name
 from .segment import MAX_DIGITS, Candidate, Page, TooManyMarksError, prepare, several_digits, source_box
 
 __all__ = ["MAX_DIGITS", "Digit", "Reading", "TooManyMarksError", "annotate", "read_number", "several_digits"]
@@ -221,9 +221,10 @@ def read_number(source: Source, predict_proba: PredictProba, *, threshold: float
     judged = whole.probability(flat)
     pair = np.full((len(flat), pairs.CLASSES), np.nan)
     if pair_proba is not None:
-        wide = [i for i, c in enumerate(flat) if c.pair is not None and judged[i] < PAIR_BELOW_WHOLE]
+        wide = [i for i, c in enumerate(flat) if c.wide and judged[i] < PAIR_BELOW_WHOLE]
         if wide:
-            pair[wide] = np.asarray(pair_proba(np.stack([flat[i].pair for i in wide])), np.float64)
+            crops = np.stack([ink_to_pair(flat[i].ink) for i in wide])
+            pair[wide] = np.asarray(pair_proba(crops), np.float64)
     return _assemble(page, proba, judged, pair, threshold=threshold, top_k=top_k)
 
 

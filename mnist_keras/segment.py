@@ -20,8 +20,8 @@ candidates, pick the best split). No classifier here, so ``several_digits`` is c
    (across blobs only whole blobs, at most MAX_GAP apart): its ink (whole marks when
    most of a mark lies between its cuts, none of a mark with little ink there, else
    the mark's part between them) goes through ``preprocess.ink_to_mnist`` like a
-   single digit, and, when it is at least PAIR_ASPECT as wide as tall, through
-   ``preprocess.ink_to_pair`` too (for the pair reader, ``pairs.py``); its
+   single digit, and is kept for the pair reader (``pairs.py``), which reads
+   candidates at least PAIR_ASPECT as wide as tall (``Candidate.wide``); its
    ``context`` (the candidate among its neighbours, at the number's scale) is what
    ``whole.py`` judges it by.
 
@@ -44,7 +44,6 @@ from .preprocess import (
     dilate,
     find_ink,
     ink_to_mnist,
-    ink_to_pair,
     load_grayscale,
     source_name,
     work_image,
@@ -358,7 +357,13 @@ class Candidate:
     cut_edges: int  # how many of its left and right edges are cuts through a blob (0: whole blobs)
     crossed: float  # ink its cut edges cross, in digit heights
     context: np.ndarray  # (CONTEXT_SIZE, CONTEXT_SIZE) float32: its ink (+) and its neighbours' (-) at digit scale
-    pair: np.ndarray | None = None  # (PAIR_HEIGHT, PAIR_WIDTH) uint8 for ``pairs.py`` when wide enough for two digits
+    ink: np.ndarray  # (h, w) float 0..255 on 0 in its box, for ``preprocess.ink_to_pair`` (the pair reader)
+
+    @property
+    def wide(self) -> bool:
+        """Wide enough to hold two digits side by side: the pair reader (``pairs.py``) may read it. Its
+        crop (``preprocess.ink_to_pair(ink)``) is made only for the candidates the reader passes on."""
+        return self.aspect >= PAIR_ASPECT
 
 
 CONTEXT_SIZE = 16  # pixels of a candidate's context picture ...
@@ -490,8 +495,7 @@ def _candidates(line: Sequence[_Piece], blobs: Sequence[_Blob], marks: _Marks, g
             context = _context(mask, top, left, strength, seeds, marks.height)
             found.append(Candidate(first, stop, (top, left, bottom, right), crop, gap, aspect,
                                    (core_bottom - core_top + 1) / marks.height, (core_right - core_left + 1) / marks.height,
-                                   len(edges), crossed, context,
-                                   ink_to_pair(ink) if aspect >= PAIR_ASPECT else None))  # fmt: skip
+                                   len(edges), crossed, context, ink))  # fmt: skip
     return found
 
 

@@ -62,6 +62,17 @@ def pack(arrays: dict[str, np.ndarray]) -> tuple[dict[str, tuple[int, ...]], str
     return {k: tuple(np.shape(a)) for k, a in arrays.items()}, base64.b64encode(flat.tobytes()).decode("ascii")
 
 
+def weights_module(title: str, notes: Sequence[str], arrays: dict[str, np.ndarray]) -> str:
+    """The text of a generated Python module holding ``arrays`` as ``pack`` stores them (SHAPES, DATA),
+    its docstring ``title`` and ``notes``: how the reader's trained parts (this judge, ``pairs.py``) ship
+    as plain source, with no model file to find on a Pi. One SHAPES entry per line, so formatters
+    leave the file as written."""
+    shapes, data = pack(arrays)
+    lines = [f'"""{title}', "", *notes, '"""', "", "SHAPES = {", *(f'    "{k}": {v!r},' for k, v in shapes.items()),
+             "}", "DATA = (", *(f'    "{data[i : i + 96]}"' for i in range(0, len(data), 96)), ")", ""]  # fmt: skip
+    return "\n".join(lines)
+
+
 @functools.lru_cache(maxsize=1)
 def _weights() -> dict[str, np.ndarray]:
     from . import whole_weights

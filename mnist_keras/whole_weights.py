@@ -4,7 +4,14 @@ Training candidates: 150,553 (40% whole digits).
 Validation candidates: 12,496: accuracy 0.962, ROC AUC 0.9928.
 """
 
-SHAPES = {"mean": (458,), "scale": (458,), "w1": (458, 32), "b1": (32,), "w2": (32,), "b2": ()}
+SHAPES = {
+    "mean": (458,),
+    "scale": (458,),
+    "w1": (458, 32),
+    "b1": (32,),
+    "w2": (32,),
+    "b2": (),
+}
 DATA = (
     "rpXBlcSVuZXilRGW7pWolXCVvpXvlSyWApanlUeVHpWmlxGXMJY8lUyUAZJ6jyWMbIonjbGSjZWilmyW55XBlR+gSp8Enqec"
     "7pvdmdqTIhAFEg6JCZm3nMKdjJ2KnTSe6qk9qSKoNaa0pOGhJQxzIYoitx0poU+lX6bBpt+n2ajssImwqK/qrRasN6MKL54z"

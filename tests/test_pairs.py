@@ -81,7 +81,7 @@ def test_a_quick_training_run_writes_a_module_the_reader_can_load(tmp_path, data
     assert "python scripts/train_pair_reader.py --quick" in module.__doc__
     weights = whole.unpack(module.SHAPES, module.DATA)
     page = segment.prepare(numberset.make_set(numberset.VALIDATION, 1, conditions=("touching",))[0].image, "image")
-    wide = np.stack([c.pair for line in page.candidates for c in line if c.pair is not None])
+    wide = np.stack([preprocess.ink_to_pair(c.ink) for line in page.candidates for c in line if c.wide])
     p = pairs.forward(weights, wide)
     assert p.shape == (len(wide), pairs.CLASSES) and np.allclose(p.sum(axis=1), 1, atol=1e-4)
 
