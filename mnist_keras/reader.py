@@ -24,23 +24,23 @@ How (``segment.py`` does steps 1-3, no classifier):
    ``to_mnist`` (``preprocess.ink_to_mnist``);
 4. classify all candidates of the image in one ``predict_proba`` call, and ask the
    whole-digit judge (``whole.py``) whether each is one whole digit;
-5. read the candidates wide enough for two digits that the judge doubts are one
-   (below PAIR_BELOW_WHOLE) with the pair reader (``pairs.py``), which reads two
-   touching digits whole instead of cut apart;
+5. read the candidates wide enough for two digits (``Candidate.wide``) with the pair
+   reader (``pairs.py``), which reads two touching digits whole instead of cut apart,
+   or says the candidate is not a pair;
 6. per line, dynamic programming picks the candidates that cover its pieces with the
    highest total score: for one digit, the log of its top probability plus half the
    log of the judge's (the model alone is as sure of two touching digits squeezed into
-   one 20x20 box, or of half a 0, as of a real digit), less a cost for empty space
-   inside a digit (separate blobs joined); for a pair, the log of the pair reader's
-   top pair;
+   one 20x20 box, or of half a 0, as of a real digit) and, for a wide one, half the
+   log of the pair reader's "not a pair", less a cost for empty space inside a digit
+   (separate blobs joined); for a pair, the log of the pair reader's top pair;
 7. a digit whose probability is below the threshold is shown as ``?`` with its
    candidates: the reader never guesses silently. A digit of a pair has its marginal
    probability over the pairs.
 
 Choices were made on the *validation* numbers of ``numberset`` (MNIST's validation
 digits and the training fonts), never on the test numbers. MIN_PROBABILITY is the
-threshold with the lowest cost on them when a digit shown wrong costs
-``SILENT_ERROR_COST`` (5) digits shown as ``?`` (``scripts/benchmark_numbers.py
+threshold with the lowest cost on them when a number read wrong without a ``?``
+costs ``SILENT_ERROR_COST`` (5) numbers not read (``scripts/benchmark_numbers.py
 --split validation`` prints the sweep); docs/NUMBERS.md says how, and what the
 reader gets right and wrong (docs/BENCHMARKS.md, "Reading whole numbers").
 """
@@ -62,13 +62,13 @@ __all__ = ["MAX_DIGITS", "Digit", "Reading", "TooManyMarksError", "annotate", "r
 PredictProba = Callable[[np.ndarray], np.ndarray]  # (N, 28, 28, 1) uint8 -> (N, 10) probabilities
 PairProba = Callable[[np.ndarray], np.ndarray]  # (N, 28, 56) uint8 -> (N, pairs.CLASSES) probabilities
 
-MIN_PROBABILITY = 0.9  # below this a digit is shown as "?" (chosen on validation numbers: module docstring)
+MIN_PROBABILITY = 0.95  # below this a digit is shown as "?" (chosen on validation numbers: module docstring)
 TOP_K = 3  # candidates kept per digit
 SURE_COLOUR, UNSURE_COLOUR = (0, 160, 0), (220, 0, 0)  # RGB of annotate's boxes
 PIECE_GAP_COST = 4.0  # per digit height of empty columns between blobs joined into one digit
 MIN_LOG_PROBABILITY = -12.0  # int8 models output exact zeros
 WHOLE_WEIGHT = 0.5  # of the whole-digit judge's log probability in a candidate's score
-PAIR_BELOW_WHOLE = 0.5  # only candidates the whole-digit judge finds less likely whole than this are read as pairs
+NOT_PAIR_WEIGHT = 0.5  # of the pair reader's log probability of "not a pair" in a wide candidate's score
 SKIP_COST = 100.0  # leaving out a piece that candidates cover: more than any reading of it costs
 
 
@@ -141,12 +141,15 @@ def _log(p: np.ndarray) -> np.ndarray:
     return np.maximum(np.log(np.maximum(p, 1e-300)), MIN_LOG_PROBABILITY)
 
 
-def _scores(candidates: Sequence[Candidate], proba: np.ndarray, judged: np.ndarray) -> np.ndarray:
+def _scores(candidates: Sequence[Candidate], proba: np.ndarray, judged: np.ndarray, pair: np.ndarray) -> np.ndarray:
     """(N,) how good each candidate is as one digit: the log of the model's top probability,
     plus WHOLE_WEIGHT times the log of the whole-digit judge's (``judged``, ``whole.py``: the
-    model is as sure of two squeezed digits or half a digit as of one), less PIECE_GAP_COST per
-    digit height of empty columns inside it (blobs joined across a gap)."""
-    return (_log(proba.max(axis=1)) + WHOLE_WEIGHT * _log(judged)
+    model is as sure of two squeezed digits or half a digit as of one) and NOT_PAIR_WEIGHT
+    times the log of the pair reader's "not a pair" where it read the candidate (``pair``, NaN
+    rows where not: it is the one that has seen two touching digits that look like one), less
+    PIECE_GAP_COST per digit height of empty columns inside it (blobs joined across a gap)."""
+    not_pair = _log(np.nan_to_num(pair[:, pairs.NOT_PAIR], nan=1.0))
+    return (_log(proba.max(axis=1)) + WHOLE_WEIGHT * _log(judged) + NOT_PAIR_WEIGHT * not_pair
             - PIECE_GAP_COST * np.array([c.gap for c in candidates]))  # fmt: skip
 
 
@@ -221,7 +224,7 @@ def read_number(source: Source, predict_proba: PredictProba, *, threshold: float
     judged = whole.probability(flat)
     pair = np.full((len(flat), pairs.CLASSES), np.nan)
     if pair_proba is not None:
-        wide = [i for i, c in enumerate(flat) if c.wide and judged[i] < PAIR_BELOW_WHOLE]
+        wide = [i for i, c in enumerate(flat) if c.wide]
         if wide:
             crops = np.stack([ink_to_pair(flat[i].ink) for i in wide])
             pair[wide] = np.asarray(pair_proba(crops), np.float64)
@@ -258,7 +261,7 @@ def _assemble(page: Page, proba: np.ndarray, judged: np.ndarray, pair: np.ndarra
     ``judged`` (N,) the whole-digit judge's and ``pair`` (N, pairs.CLASSES) the pair
     reader's (NaN rows: not read as a pair).
     """
-    scores = _scores([c for cands in page.candidates for c in cands], proba, judged)
+    scores = _scores([c for cands in page.candidates for c in cands], proba, judged, pair)
     pair_scores = _log(np.nan_to_num(pair[:, : pairs.NOT_PAIR].max(axis=1), nan=0.0))
     digits, offset, line_no = [], 0, 0
     for length, cands in zip(page.lengths, page.candidates):

@@ -361,8 +361,8 @@ class Candidate:
 
     @property
     def wide(self) -> bool:
-        """Wide enough to hold two digits side by side: the pair reader (``pairs.py``) may read it. Its
-        crop (``preprocess.ink_to_pair(ink)``) is made only for the candidates the reader passes on."""
+        """Wide enough to hold two digits side by side: the pair reader (``pairs.py``) reads it. Its crop
+        (``preprocess.ink_to_pair(ink)``) is made where it is read, not here: a reader without one skips it."""
         return self.aspect >= PAIR_ASPECT
 
 

@@ -21,23 +21,24 @@ def load_script():
     return module
 
 
-def record(truth: str, digits: list[int], probabilities: list[float], *, segmented: bool = True) -> dict:
+def record(truth: str, digits: list[int], probabilities: list[float]) -> dict:
     read = "".join(map(str, digits))
-    return {"truth": truth, "digits_read": digits, "probabilities": probabilities, "segmented": segmented,
-            "string": read == truth, "unsure": False}  # fmt: skip
+    return {"truth": truth, "digits_read": digits, "probabilities": probabilities, "guess_string": read == truth}
 
 
-def test_the_threshold_weighs_silent_errors_against_question_marks():
+def test_the_threshold_weighs_numbers_read_wrong_silently_against_question_marks():
     benchmark = load_script()
-    # Right digits are sure (0.99) but for one at 0.6; wrong ones sit at 0.7 and 0.9.
+    # Right numbers are sure (0.99) but for one digit at 0.6; wrong ones' lowest digits sit at 0.7 and 0.9;
+    # a number cut into the wrong digits counts like any other, and one read as nothing is never flagged.
     records = [record("12", [1, 2], [0.99, 0.99]), record("34", [3, 9], [0.99, 0.7]),
                record("56", [5, 8], [0.99, 0.9]), record("78", [7, 8], [0.6, 0.99]),
-               record("90", [9, 1], [0.99, 0.3], segmented=False)]  # fmt: skip
+               record("90", [9, 1, 0], [0.99, 0.8, 0.99]), record("11", [], [])]  # fmt: skip
     rows = {r["threshold"]: r for r in benchmark.threshold_costs(records, thresholds=(0.0, 0.65, 0.75, 0.95))}
-    assert (rows[0.0]["silent_errors"], rows[0.0]["right_flagged"]) == (2, 0)  # the unsegmented one is left out
-    assert (rows[0.75]["silent_errors"], rows[0.75]["right_flagged"], rows[0.75]["wrong_flagged"]) == (1, 1, 1)
-    assert (rows[0.95]["silent_errors"], rows[0.95]["right_flagged"], rows[0.95]["wrong_flagged"]) == (0, 1, 2)
-    assert rows[0.95]["cost"] == 1 < rows[0.75]["cost"] == benchmark.SILENT_ERROR_COST + 1
+    assert (rows[0.0]["silent_errors"], rows[0.0]["right_flagged"], rows[0.0]["wrong_flagged"]) == (4, 0, 0)
+    assert (rows[0.75]["silent_errors"], rows[0.75]["right_flagged"], rows[0.75]["wrong_flagged"]) == (3, 1, 1)
+    assert (rows[0.95]["silent_errors"], rows[0.95]["right_flagged"], rows[0.95]["wrong_flagged"]) == (1, 1, 3)
+    cost = benchmark.SILENT_ERROR_COST
+    assert rows[0.95]["cost"] == cost + 4 < rows[0.75]["cost"] == 3 * cost + 2 < rows[0.0]["cost"] == 4 * cost
     assert benchmark.choose_threshold(records, thresholds=(0.0, 0.65, 0.75, 0.95)) == 0.95
 
 

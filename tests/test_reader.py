@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -274,3 +275,17 @@ def test_single_digit_to_mnist_is_unchanged(mnist):
     assert (
         hashlib.sha256(out.tobytes()).hexdigest() == "9cd80d1c1e577a3cc5bb0c58847d6e05022dae582ee1322d08afcb09f4ea2433"
     )
+
+
+def test_a_wide_candidate_the_pair_reader_calls_a_pair_scores_lower_as_one_digit():
+    """Two touching digits can look like one sure digit to the model and the judge; the pair reader's
+    "not a pair" is weighed in (NOT_PAIR_WEIGHT), where it read the candidate (a NaN row where not)."""
+    candidates = [SimpleNamespace(gap=0.0)] * 3
+    proba, judged = np.full((3, 10), 0.01), np.full(3, 0.9)
+    proba[:, 8] = 0.91
+    pair = np.full((3, pairs.CLASSES), np.nan)
+    pair[1], pair[2] = 0.0, 0.0
+    pair[1, pairs.NOT_PAIR], pair[2, pairs.NOT_PAIR] = 1.0, 0.01
+    scores = reader._scores(candidates, proba, judged, pair)
+    assert scores[0] == pytest.approx(np.log(0.91) + reader.WHOLE_WEIGHT * np.log(0.9)) == scores[1]
+    assert scores[2] == pytest.approx(scores[0] + reader.NOT_PAIR_WEIGHT * np.log(0.01))
