@@ -544,6 +544,26 @@ def ink_to_pair(ink: np.ndarray) -> np.ndarray:
     return np.rint(frame).astype(np.uint8)
 
 
+LINE_HEIGHT, LINE_WIDTH = 32, 192  # the line reader's frame (``lines.py``)
+LINE_INK_HEIGHT = 28  # a line's ink is scaled to this height in the frame
+
+
+def ink_to_line(ink: np.ndarray) -> np.ndarray:
+    """(h, w) float ink 0..255 on 0 (some of it nonzero) -> (LINE_HEIGHT, LINE_WIDTH) uint8: one line
+    of a number, its box scaled to LINE_INK_HEIGHT tall (less when it would not fit LINE_WIDTH - 4
+    wide), 2 px from the left edge and centred vertically, for ``lines.py``."""
+    rows, cols = np.nonzero(ink.any(axis=1))[0], np.nonzero(ink.any(axis=0))[0]
+    crop = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1].astype(np.float32)
+    h, w = crop.shape
+    scale = min(LINE_INK_HEIGHT / h, (LINE_WIDTH - 4) / w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    box = np.asarray(Image.fromarray(crop, "F").resize(size, Image.BILINEAR), np.float32)
+    frame = np.zeros((LINE_HEIGHT, LINE_WIDTH), np.float32)
+    top = (LINE_HEIGHT - size[1]) // 2
+    frame[top : top + size[1], 2 : 2 + size[0]] = box
+    return np.rint(np.clip(frame, 0, 255)).astype(np.uint8)
+
+
 def to_model_input(images: Iterable[Source]) -> np.ndarray:
     """Many sources -> (N, 28, 28, 1) uint8 batch (models rescale 0..255 themselves)."""
     digits = [

@@ -1,0 +1,86 @@
+"""The line reader (lines.py): numpy computes what the Keras model it is trained as computes, greedy
+CTC decoding, the line crop and each line's ink (segment.Page.line_ink), and the script that trains it
+(scripts/train_line_reader.py)."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+from script_runs import load_script
+
+from mnist_keras import lines, numberset, preprocess, segment, whole
+
+
+def test_numpy_computes_what_the_keras_model_computes():
+    """Layer for layer, with random weights: 'same' convolutions, uneven pooling, columns as time steps."""
+    import keras
+
+    train = load_script("train_line_reader")
+    keras.utils.set_random_seed(3)
+    model = train.build()
+    crops = np.random.default_rng(0).integers(0, 256, (3, *lines.INPUT_SHAPE[:2]), dtype=np.uint8)
+    logits = model.predict(crops[..., np.newaxis], verbose=0).astype(np.float64)
+    assert logits.shape == (3, lines.LINE_STEPS, lines.OUTPUTS)
+    expected = np.exp(logits) / np.exp(logits).sum(axis=2, keepdims=True)
+    assert np.allclose(lines.forward(train.weights_of(model), crops), expected, atol=1e-5)
+
+
+def test_the_training_loss_is_lowest_for_the_line_the_columns_spell():
+    train = load_script("train_line_reader")
+    logits = np.full((2, lines.LINE_STEPS, lines.OUTPUTS), -5.0, np.float32)
+    logits[:, :, lines.BLANK] = 5.0
+    logits[:, 10:13, 1 + 4], logits[:, 20:22, 1 + 2] = 5.0, 5.0  # "42"
+    labels = np.zeros((2, train.LABEL_LENGTH), np.int32)
+    labels[0, :2], labels[1, :2] = [1 + 4, 1 + 2], [1 + 2, 1 + 4]
+    right, wrong = np.asarray(train.ctc_loss(labels, logits))
+    assert right < 1 < wrong
+
+
+def test_decoding_merges_repeated_columns_and_drops_blanks():
+    columns = [0, 8, 8, 0, 8, 0, 0, 1, 1, 1, 0]  # "7 7 - 7 ... 0": outputs are 1 + digit
+    p = np.full((1, len(columns), lines.OUTPUTS), 0.01)
+    p[0, np.arange(len(columns)), columns] = 0.9
+    (reading,) = lines.decode(p)
+    assert reading.text == "770" and reading.columns == (1, 4, 7) and np.allclose(reading.probabilities, 0.9)
+    assert lines.decode(np.eye(lines.OUTPUTS)[[lines.BLANK] * 5][np.newaxis])[0].text == ""
+
+
+def test_a_line_crop_is_28_tall_and_starts_at_the_left():
+    ink = np.zeros((60, 90), np.float32)
+    ink[10:40, 5:65] = 255  # 30 tall, 60 wide: scaled by 28 / 30
+    crop = preprocess.ink_to_line(ink)
+    rows, cols = np.flatnonzero(crop.max(axis=1) > 128), np.flatnonzero(crop.max(axis=0) > 128)
+    assert crop.shape == lines.INPUT_SHAPE[:2] and crop.dtype == np.uint8
+    assert 27 <= len(rows) <= 29 and 2 <= cols[0] <= 3 and 54 <= len(cols) <= 58
+    long = np.full((10, 1000), 255, np.float32)  # too long to be 28 tall: fitted to the width
+    assert preprocess.ink_to_line(long)[:, -2:].max() == 0 and preprocess.ink_to_line(long)[:, -3].max() > 0
+
+
+def test_each_line_of_a_page_has_its_own_ink(mnist):
+    sample = numberset.make_set(numberset.VALIDATION, 1, conditions=("lines",), mnist=mnist)[0]
+    page = segment.prepare(sample.image, "image")
+    assert len(page.line_ink) == len(page.candidates) == sample.text.count("\n") + 1
+    for ink, candidates in zip(page.line_ink, page.candidates):
+        assert ink.max() > 0 and ink.shape[0] >= max(c.box[2] - c.box[0] for c in candidates)
+
+
+def test_a_quick_training_run_writes_a_module_the_reader_can_load(tmp_path, data_dir):
+    train = load_script("train_line_reader")
+    target = tmp_path / "weights.py"
+    train.main(["--quick", "--output", str(target)])
+    spec = importlib.util.spec_from_file_location("weights", target)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert "python scripts/train_line_reader.py --quick" in module.__doc__
+    weights = whole.unpack(module.SHAPES, module.DATA)
+    page = segment.prepare(numberset.make_set(numberset.VALIDATION, 1, conditions=("touching",))[0].image, "image")
+    p = lines.forward(weights, np.stack([preprocess.ink_to_line(ink) for ink in page.line_ink]))
+    assert p.shape == (1, lines.LINE_STEPS, lines.OUTPUTS) and np.allclose(p.sum(axis=2), 1, atol=1e-4)
+
+
+def test_quick_runs_must_not_overwrite_the_shipped_reader():
+    train = load_script("train_line_reader")
+    with pytest.raises(SystemExit):
+        train.main(["--quick"])
