@@ -66,7 +66,8 @@ def test_each_line_of_a_page_has_its_own_ink(mnist):
         assert ink.max() > 0 and ink.shape[0] >= max(c.box[2] - c.box[0] for c in candidates)
 
 
-def test_a_quick_training_run_writes_a_module_the_reader_can_load(tmp_path, data_dir):
+def test_a_quick_training_run_writes_a_module_the_reader_can_load(tmp_path, data_dir, monkeypatch):
+    monkeypatch.setenv("MNIST_KERAS_DATA", str(data_dir))  # the script's worker processes find MNIST through it
     train = load_script("train_line_reader")
     target = tmp_path / "weights.py"
     train.main(["--quick", "--output", str(target)])
