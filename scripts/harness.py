@@ -173,6 +173,25 @@ def parser(doc: str, *, quick: str, source: str, page: str = "BENCHMARKS.md") ->
     return args
 
 
+class WeightsParser(argparse.ArgumentParser):
+    """The command line of a script that trains a model into a weights module (``--quick``,
+    ``--output``), which refuses a quick run that would overwrite the shipped weights: a model
+    trained for seconds must never replace the one the reader uses by accident."""
+
+    def __init__(self, doc: str, *, output: Path, quick: str) -> None:
+        super().__init__(description=doc.split("\n\n")[0])
+        self.shipped = output
+        self.add_argument("--quick", action="store_true", help=f"{quick}: checks it runs (weights not worth keeping).")
+        self.add_argument("--output", type=Path, default=output,
+                          help=f"Module to write (default: {output.relative_to(REPO)}).")  # fmt: skip
+
+    def parse_args(self, args=None, namespace=None):  # type: ignore[override]
+        parsed = super().parse_args(args, namespace)
+        if parsed.quick and parsed.output == self.shipped:
+            self.error("--quick writes weights not worth keeping: give --output")
+        return parsed
+
+
 def provenance(report: dict) -> str:
     """The paragraph that opens every rendered section: who measured what, when, where, under what load."""
     when = report["date"] + (f" to {report['finished']}" if report.get("finished") else "")

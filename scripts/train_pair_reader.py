@@ -26,7 +26,6 @@ Needs the ``train`` extra (TensorFlow) and MNIST ($MNIST_KERAS_DATA or Keras' do
 
 from __future__ import annotations
 
-import argparse
 import multiprocessing
 import os
 import sys
@@ -37,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # harness, also when a test imports this file
-from harness import REPO
+from harness import REPO, WeightsParser
 
 from mnist_keras import numberset, pairs, segment, whole
 from mnist_keras.artifacts import write_text
@@ -47,6 +46,7 @@ PER_CONDITION = {"touching": 24000, "touching_many": 12000, "overlapping": 3000,
                  "multi_stroke": 1500, "sizes": 1500, "photo": 1500, "printed": 2000, "lines": 1000}  # fmt: skip
 VALIDATION_PER_CONDITION = 300
 QUICK_PER_CONDITION = 5  # --quick: training and validation numbers per condition
+QUICK = f"{QUICK_PER_CONDITION} numbers per condition for training and validation, one epoch"  # what --quick does
 NEGATIVE_IOU = 0.55  # matching no digit and no pair better than this: not a pair
 NEGATIVE_KEEP = 0.5  # share of the "not a pair" candidates trained on, at 1 / NEGATIVE_KEEP the weight
 EPOCHS = 8
@@ -168,17 +168,10 @@ def module_text(weights: dict[str, np.ndarray], command: str, trained: dict, val
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = WeightsParser(__doc__, output=OUTPUT, quick=QUICK)
     parser.add_argument("--seed", type=int, default=SEED, help="Seed of the numbers and of the training.")
     parser.add_argument("--epochs", type=int, default=EPOCHS, help="Passes over the training candidates.")
-    parser.add_argument("--quick", action="store_true", help=f"{QUICK_PER_CONDITION} numbers per condition for "
-                        "training and validation, one epoch: checks it runs (a reader not worth keeping).")  # fmt: skip
-    parser.add_argument(
-        "--output", type=Path, default=OUTPUT, help="Module to write (default: mnist_keras/pairs_weights.py)."
-    )
     args = parser.parse_args(argv)
-    if args.quick and args.output == OUTPUT:
-        parser.error("--quick writes a reader not worth keeping: give --output")
     start = time.perf_counter()
     counts = {c: QUICK_PER_CONDITION for c in PER_CONDITION} if args.quick else PER_CONDITION
     x, y = candidates(numberset.TRAIN, counts, args.seed)

@@ -24,7 +24,6 @@ Needs the ``train`` extra (scikit-learn) and MNIST ($MNIST_KERAS_DATA or Keras' 
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -32,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # harness, also when a test imports this file
-from harness import REPO
+from harness import REPO, WeightsParser
 
 from mnist_keras import numberset, segment, whole
 from mnist_keras.artifacts import write_text
@@ -41,6 +40,7 @@ from mnist_keras.preprocess import ImageError
 DEFAULT_PER_CONDITION = 1200  # training numbers per condition: about 150,000 candidates for the judge's 458 inputs
 VALIDATION_PER_CONDITION = 100
 QUICK_PER_CONDITION = 5  # --quick: training and validation numbers per condition
+QUICK = f"{QUICK_PER_CONDITION} numbers per condition for training and validation"  # what --quick does
 NEGATIVE_IOU = 0.55  # matching no digit better than this: not one digit
 PAIR_COVER = 0.6  # holding this share of two digits' boxes: not one digit
 HIDDEN = 32  # units of the hidden layer
@@ -103,19 +103,12 @@ def module_text(weights: dict[str, np.ndarray], command: str, trained: dict, val
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = WeightsParser(__doc__, output=OUTPUT, quick=QUICK)
     parser.add_argument(
         "--per-condition", type=int, default=DEFAULT_PER_CONDITION, help="Training numbers per condition."
     )
     parser.add_argument("--seed", type=int, default=SEED, help="Seed of the numbers and of the perceptron.")
-    parser.add_argument("--quick", action="store_true", help=f"{QUICK_PER_CONDITION} numbers per condition for "
-                        "training and validation: checks it runs (a judge not worth keeping).")  # fmt: skip
-    parser.add_argument(
-        "--output", type=Path, default=OUTPUT, help="Module to write (default: mnist_keras/whole_weights.py)."
-    )
     args = parser.parse_args(argv)
-    if args.quick and args.output == OUTPUT:
-        parser.error("--quick writes a judge not worth keeping: give --output")
     per_condition = QUICK_PER_CONDITION if args.quick else args.per_condition
     start = time.perf_counter()
     train = numberset.make_set(numberset.TRAIN, per_condition, seed=args.seed)
