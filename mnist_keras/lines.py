@@ -30,7 +30,8 @@ INPUT_SHAPE = (LINE_HEIGHT, LINE_WIDTH, 1)
 CONV = ((32, (2, 2)), (64, (2, 2)), (96, (2, 1)), (128, (2, 1)))  # 3x3 'same' convolution, ReLU, max pooling
 SEQUENCE_FILTERS = (192, 192)  # 1-D convolutions along the columns, ReLU
 SEQUENCE_WIDTH = 5  # columns each of them sees
-LINE_STEPS = LINE_WIDTH // 4  # columns left after pooling: at most this many outputs per line
+STRIDE = 4  # frame pixels per column: the product of CONV's pooling widths
+LINE_STEPS = LINE_WIDTH // STRIDE  # columns left after pooling: at most this many outputs per line
 OUTPUTS = 11  # BLANK, then digit d at 1 + d
 BLANK = 0
 
@@ -105,8 +106,9 @@ def _weights() -> dict[str, np.ndarray]:
     return unpack(lines_weights.SHAPES, lines_weights.DATA)
 
 
-def read_lines(crops: np.ndarray) -> list[LineReading]:
-    """(N, LINE_HEIGHT, LINE_WIDTH) uint8 ``preprocess.ink_to_line`` crops -> what each line reads."""
+def probabilities(crops: np.ndarray) -> np.ndarray:
+    """(N, LINE_HEIGHT, LINE_WIDTH) uint8 ``preprocess.ink_to_line`` crops -> (N, LINE_STEPS, OUTPUTS):
+    per column, the blank's probability, then each digit's (``decode`` reads them)."""
     if len(crops) == 0:
-        return []
-    return decode(forward(_weights(), crops))
+        return np.zeros((0, LINE_STEPS, OUTPUTS))
+    return forward(_weights(), crops)

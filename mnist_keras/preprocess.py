@@ -546,21 +546,30 @@ def ink_to_pair(ink: np.ndarray) -> np.ndarray:
 
 LINE_HEIGHT, LINE_WIDTH = 32, 192  # the line reader's frame (``lines.py``)
 LINE_INK_HEIGHT = 28  # a line's ink is scaled to this height in the frame
+LINE_LEFT = 2  # empty columns of the frame left of a line's ink
+
+
+def line_placement(ink: np.ndarray) -> tuple[tuple[int, int, int, int], float]:
+    """Where ``ink_to_line`` puts a line's ink: the (top, left, bottom, right) inclusive box of its
+    nonzero pixels and the scale from that box to the frame, which also tells the number reader
+    which ink column a column of the line reader looked at."""
+    rows, cols = np.nonzero(ink.any(axis=1))[0], np.nonzero(ink.any(axis=0))[0]
+    h, w = rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1
+    return (rows[0], cols[0], rows[-1], cols[-1]), min(LINE_INK_HEIGHT / h, (LINE_WIDTH - 2 * LINE_LEFT) / w)
 
 
 def ink_to_line(ink: np.ndarray) -> np.ndarray:
     """(h, w) float ink 0..255 on 0 (some of it nonzero) -> (LINE_HEIGHT, LINE_WIDTH) uint8: one line
     of a number, its box scaled to LINE_INK_HEIGHT tall (less when it would not fit LINE_WIDTH - 4
-    wide), 2 px from the left edge and centred vertically, for ``lines.py``."""
-    rows, cols = np.nonzero(ink.any(axis=1))[0], np.nonzero(ink.any(axis=0))[0]
-    crop = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1].astype(np.float32)
+    wide), LINE_LEFT px from the left edge and centred vertically, for ``lines.py``."""
+    (top, left, bottom, right), scale = line_placement(ink)
+    crop = ink[top : bottom + 1, left : right + 1].astype(np.float32)
     h, w = crop.shape
-    scale = min(LINE_INK_HEIGHT / h, (LINE_WIDTH - 4) / w)
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
     box = np.asarray(Image.fromarray(crop, "F").resize(size, Image.BILINEAR), np.float32)
     frame = np.zeros((LINE_HEIGHT, LINE_WIDTH), np.float32)
-    top = (LINE_HEIGHT - size[1]) // 2
-    frame[top : top + size[1], 2 : 2 + size[0]] = box
+    y = (LINE_HEIGHT - size[1]) // 2
+    frame[y : y + size[1], LINE_LEFT : LINE_LEFT + size[0]] = box
     return np.rint(np.clip(frame, 0, 255)).astype(np.uint8)
 
 

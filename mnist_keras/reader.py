@@ -1,8 +1,9 @@
 """Read whole numbers (several digits, several lines) in an image with a single-digit classifier.
 
-numpy + Pillow + this package's ``preprocess``, ``marks`` and ``segment`` only, so it
-runs on a Raspberry Pi beside a LiteRT interpreter and fits in a zipapp. The
-classifier is any ``predict_proba((N, 28, 28, 1) uint8) -> (N, 10)``, e.g.
+numpy + Pillow + this package's ``preprocess``, ``marks`` and ``segment`` and its
+small numpy networks (``whole``, ``pairs``, ``lines``) only, so it runs on a Raspberry
+Pi beside a LiteRT interpreter and fits in a zipapp. The classifier is any
+``predict_proba((N, 28, 28, 1) uint8) -> (N, 10)``, e.g.
 ``predict.load_predictor(path).predict_proba``.
 
     from mnist_keras.predict import load_predictor
@@ -33,7 +34,10 @@ How (``segment.py`` does steps 1-3, no classifier):
    one 20x20 box, or of half a 0, as of a real digit) and, for a wide one, half the
    log of the pair reader's "not a pair", less a cost for empty space inside a digit
    (separate blobs joined); for a pair, the log of the pair reader's top pair;
-7. a digit whose probability is below the threshold is shown as ``?`` with its
+7. the line reader (``lines.py``) reads each line whole, with no cuts; where it reads
+   other digits than step 6 chose, its digits win; where it reads the same, each
+   digit is wrong only if both readings are (``_with_line_reader``);
+8. a digit whose probability is below the threshold is shown as ``?`` with its
    candidates: the reader never guesses silently. A digit of a pair has its marginal
    probability over the pairs.
 
@@ -48,19 +52,21 @@ reader gets right and wrong (docs/BENCHMARKS.md, "Reading whole numbers").
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from itertools import pairwise
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from . import pairs, whole
-from .preprocess import Source, ink_to_pair, load_grayscale, source_name
+from . import lines, pairs, whole
+from .preprocess import LINE_LEFT, Source, ink_to_line, ink_to_pair, line_placement, load_grayscale, source_name
 from .segment import MAX_DIGITS, Candidate, Page, TooManyMarksError, prepare, several_digits, source_box
 
 __all__ = ["MAX_DIGITS", "Digit", "Reading", "TooManyMarksError", "annotate", "read_number", "several_digits"]
 
 PredictProba = Callable[[np.ndarray], np.ndarray]  # (N, 28, 28, 1) uint8 -> (N, 10) probabilities
 PairProba = Callable[[np.ndarray], np.ndarray]  # (N, 28, 56) uint8 -> (N, pairs.CLASSES) probabilities
+LineProba = Callable[[np.ndarray], np.ndarray]  # (N, 32, 192) uint8 -> (N, lines.LINE_STEPS, lines.OUTPUTS)
 
 MIN_PROBABILITY = 0.95  # below this a digit is shown as "?" (chosen on validation numbers: module docstring)
 TOP_K = 3  # candidates kept per digit
@@ -199,7 +205,8 @@ def _digit(proba: np.ndarray, box, line: int, threshold: float, top_k: int) -> D
 
 def read_number(source: Source, predict_proba: PredictProba, *, threshold: float = MIN_PROBABILITY,
                 top_k: int = TOP_K, name: str | None = None,
-                pair_proba: PairProba | None = pairs.probabilities) -> Reading:  # fmt: skip
+                pair_proba: PairProba | None = pairs.probabilities,
+                line_proba: LineProba | None = lines.probabilities) -> Reading:  # fmt: skip
     """Read the number (one or more lines of digits) in an image.
 
     Args:
@@ -210,6 +217,8 @@ def read_number(source: Source, predict_proba: PredictProba, *, threshold: float
         name: how errors name the image (default: the path, or "image").
         pair_proba: the pair reader for two touching digits (``pairs.py``); None reads with
             ``predict_proba`` alone.
+        line_proba: the line reader (``lines.py``), which reads each line whole; None keeps
+            what the cuts read.
 
     Raises:
         ImageError: the image cannot be read.
@@ -228,7 +237,10 @@ def read_number(source: Source, predict_proba: PredictProba, *, threshold: float
         if wide:
             crops = np.stack([ink_to_pair(flat[i].ink) for i in wide])
             pair[wide] = np.asarray(pair_proba(crops), np.float64)
-    return _assemble(page, proba, judged, pair, threshold=threshold, top_k=top_k)
+    columns = None
+    if line_proba is not None:
+        columns = np.asarray(line_proba(np.stack([ink_to_line(ink) for ink in page.line_ink])), np.float64)
+    return _assemble(page, proba, judged, pair, columns, threshold=threshold, top_k=top_k)
 
 
 def _pair_digits(i: int, cands: Sequence[Candidate], proba: np.ndarray, pair: np.ndarray, factor: int,
@@ -253,32 +265,82 @@ def _pair_digits(i: int, cands: Sequence[Candidate], proba: np.ndarray, pair: np
             for marginal, box in zip((left, right), boxes)]  # fmt: skip
 
 
-def _assemble(page: Page, proba: np.ndarray, judged: np.ndarray, pair: np.ndarray, *, threshold: float,
-              top_k: int) -> Reading:  # fmt: skip
-    """Pick each line's best split into digits (and pairs of digits) and turn it into a Reading.
+def _assemble(page: Page, proba: np.ndarray, judged: np.ndarray, pair: np.ndarray, columns: np.ndarray | None,
+              *, threshold: float, top_k: int) -> Reading:  # fmt: skip
+    """Pick each line's best split into digits (and pairs of digits), let the line reader have its
+    say (``_with_line_reader``) and turn it into a Reading.
 
     For the page's N candidates, line after line: ``proba`` (N, 10) is the classifier's,
     ``judged`` (N,) the whole-digit judge's and ``pair`` (N, pairs.CLASSES) the pair
-    reader's (NaN rows: not read as a pair).
+    reader's (NaN rows: not read as a pair); ``columns`` (lines, LINE_STEPS, OUTPUTS) is
+    the line reader's, or None.
     """
     scores = _scores([c for cands in page.candidates for c in cands], proba, judged, pair)
     pair_scores = _log(np.nan_to_num(pair[:, : pairs.NOT_PAIR].max(axis=1), nan=0.0))
     digits, offset, line_no = [], 0, 0
-    for length, cands in zip(page.lengths, page.candidates):
+    for k, (length, cands) in enumerate(zip(page.lengths, page.candidates)):
         here = slice(offset, offset + len(cands))
         wide = [i for i in range(len(cands)) if not np.isnan(pair[offset + i, 0])]
         spans = [(c.first, c.stop) for c in cands] + [(cands[i].first, cands[i].stop) for i in wide]
         chosen = _best_split(length, spans, np.concatenate([scores[here], pair_scores[here][wide]]))
+        found = []
         for j in chosen:
             if j < len(cands):
                 box = source_box(cands[j].box, page.factor, page.size)
-                digits.append(_digit(proba[offset + j], box, line_no, threshold, top_k))
+                found.append(_digit(proba[offset + j], box, line_no, threshold, top_k))
             else:
-                digits += _pair_digits(wide[j - len(cands)], cands, proba[here], pair[here], page.factor,
-                                       page.size, line_no, threshold, top_k)  # fmt: skip
+                found += _pair_digits(wide[j - len(cands)], cands, proba[here], pair[here], page.factor,
+                                      page.size, line_no, threshold, top_k)  # fmt: skip
+        if columns is not None:
+            found = _with_line_reader(found, columns[k], page, k, line_no, threshold, top_k)
+        digits += found
         offset += len(cands)
-        line_no += bool(chosen)
+        line_no += bool(found)
     return Reading(tuple(digits), page.size)
+
+
+def _with_line_reader(found: list[Digit], columns: np.ndarray, page: Page, k: int, line_no: int,
+                      threshold: float, top_k: int) -> list[Digit]:  # fmt: skip
+    """Line ``k``'s digits once the line reader has read it (``columns``: its (LINE_STEPS, OUTPUTS)).
+
+    The line reader's text wins: it reads touching and overlapping digits whole where
+    the cuts misread them (docs/NUMBERS.md). Where both read the same digits, each
+    digit keeps the cuts' box and candidates and is wrong only if both are, so its
+    probability (also its first candidate's) is 1 - (1 - p_cuts)(1 - p_line). Where
+    they differ, the digits are the line reader's, with its probabilities and
+    candidates, in the cuts' boxes when there are as many, else in boxes around the
+    ink each column looked at. A line the line reader reads as empty keeps the cuts'
+    digits.
+    """
+    (reading,) = lines.decode(columns[np.newaxis])
+    if not reading.text:
+        return found
+    if reading.text == "".join(str(d.digit) for d in found):
+        agreed = [1 - (1 - d.probability) * (1 - p) for d, p in zip(found, reading.probabilities)]
+        return [replace(d, probability=p, candidates=((d.digit, p), *d.candidates[1:]), sure=bool(p >= threshold))
+                for d, p in zip(found, agreed)]  # fmt: skip
+    if len(found) == len(reading.text):
+        boxes = [d.box for d in found]
+    else:
+        boxes = _column_boxes(reading.columns, page, k)
+    return [_digit(columns[t, lines.BLANK + 1 :], box, line_no, threshold, top_k)
+            for t, box in zip(reading.columns, boxes)]  # fmt: skip
+
+
+def _column_boxes(at: Sequence[int], page: Page, k: int) -> list[tuple[int, int, int, int]]:
+    """Source boxes of the digits that line ``k``'s reader emitted at columns ``at``: the line's ink
+    is split halfway between the ink columns under them, and each part's ink boxed."""
+    ink, (top, left) = page.line_ink[k], page.line_origins[k]
+    (ink_top, ink_left, ink_bottom, ink_right), scale = line_placement(ink)
+    centres = np.clip([ink_left + ((t + 0.5) * lines.STRIDE - LINE_LEFT) / scale for t in at], ink_left, ink_right)
+    edges = [ink_left] + [round((a + b) / 2) for a, b in pairwise(centres)] + [ink_right + 1]
+    boxes = []
+    for a, b in pairwise(edges):
+        rows, cols = np.nonzero(ink[:, a:b].any(axis=1))[0], np.nonzero(ink[:, a:b].any(axis=0))[0]
+        at_edge = min(a, ink_right)  # no ink between its neighbours' halves: a sliver where it was read
+        box = (rows[0], a + cols[0], rows[-1], a + cols[-1]) if len(cols) else (ink_top, at_edge, ink_bottom, at_edge)
+        boxes.append(source_box((top + box[0], left + box[1], top + box[2], left + box[3]), page.factor, page.size))
+    return boxes
 
 
 # ---------------------------------------------------------------- pictures

@@ -515,6 +515,7 @@ class Page:
     lengths: list[int]  # pieces per line
     candidates: list[list[Candidate]]  # per line
     line_ink: list[np.ndarray] = field(default_factory=list)  # per line: its marks' ink (float 0..255) over its box
+    line_origins: list[tuple[int, int]] = field(default_factory=list)  # per line: (top, left) of that box, work pixels
 
 
 def prepare(source: Source, name: str) -> Page:
@@ -527,16 +528,18 @@ def prepare(source: Source, name: str) -> Page:
     strength = np.clip(ink.deviation / ink.peak, 0, 1)
     lines = _pieces(blobs, marks, strength)
     per_line = [_candidates(line, blobs, marks, grey, strength) for line in lines]
+    inks = [_line_ink(i, blobs, marks, grey) for i in range(len(lines))]
     return Page((gray.shape[1], gray.shape[0]), factor, [len(line) for line in lines], per_line,
-                [_line_ink(i, blobs, marks, grey) for i in range(len(lines))])  # fmt: skip
+                [ink for _, ink in inks], [origin for origin, _ in inks])  # fmt: skip
 
 
-def _line_ink(line: int, blobs: Sequence[_Blob], marks: _Marks, grey: np.ndarray) -> np.ndarray:
-    """The ink of line ``line``'s marks (specks dropped, other lines' marks left out) over its box."""
+def _line_ink(line: int, blobs: Sequence[_Blob], marks: _Marks, grey: np.ndarray) -> tuple[tuple[int, int], np.ndarray]:
+    """(top, left) and the ink of line ``line``'s marks (specks dropped, other lines' marks left
+    out) over their box."""
     labels = np.concatenate([b.marks for b in blobs if b.line == line])
     top, left, bottom, right = _union(marks.boxes[labels - 1])
     mask = np.isin(marks.labels[top : bottom + 1, left : right + 1], labels)
-    return np.where(mask, grey[top : bottom + 1, left : right + 1], 0).astype(np.float32)
+    return (int(top), int(left)), np.where(mask, grey[top : bottom + 1, left : right + 1], 0).astype(np.float32)
 
 
 def several_digits(source: Source, *, name: str | None = None) -> bool:

@@ -305,7 +305,7 @@ def markdown(report: dict) -> str:
         lines.append(f"| {font} | {row['numbers']} | {_pct(row['string'])} | {_pct(row['guess_string'])} | "
                      f"{_pct(row['digit'])} | {_pct(row['segmentation'])} | {_pct(row['equal_split_string'])} |")  # fmt: skip
     t = report["timing"]
-    lines += ["", f"Time to read a separated 4-digit image (load, find the ink, cut, one classifier call, the judge and the pair reader, pick): "
+    lines += ["", f"Time to read a separated 4-digit image (load, find the ink, cut, one classifier call, the judge and the pair reader, pick, the line reader): "
               f"median {t['median_ms']:.1f} ms over {t['images']} images, {TIMING_ROUNDS} rounds "
               f"({', '.join(f'{x:.1f}' for x in t['rounds_median_ms'])} ms).",
               "", "Targets (string accuracy): " + "; ".join(

@@ -66,6 +66,20 @@ def test_each_line_of_a_page_has_its_own_ink(mnist):
         assert ink.max() > 0 and ink.shape[0] >= max(c.box[2] - c.box[0] for c in candidates)
 
 
+def test_the_stored_reader_reads_lines_it_never_saw(mnist):
+    """Validation digits (never trained on), touching and overlapping: most lines read right whole,
+    which the cuts alone do far less often (docs/NUMBERS.md)."""
+    train = load_script("train_line_reader")
+    pool = numberset.pool(numberset.VALIDATION, mnist)
+    samples = [s for c in ("touching", "overlapping", "separated_4")
+               for s in numberset.make_condition(c, 20, pool, split=numberset.VALIDATION, seed=1)]  # fmt: skip
+    x, y, _ = train.labelled(samples)
+    assert len(y) == len(samples)  # one line each, all found
+    got = [r.text for r in lines.decode(lines.probabilities(x))]
+    truth = ["".join(str(k - 1) for k in row if k > 0) for row in y]
+    assert np.mean([g == t for g, t in zip(got, truth)]) > 0.8  # a line is right only if every digit is
+
+
 def test_a_quick_training_run_writes_a_module_the_reader_can_load(tmp_path, data_dir, monkeypatch):
     monkeypatch.setenv("MNIST_KERAS_DATA", str(data_dir))  # the script's worker processes find MNIST through it
     train = load_script("train_line_reader")

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from mnist_keras import marks, pairs, printed, reader
+from mnist_keras import lines, marks, pairs, printed, reader
 from mnist_keras.preprocess import ImageError, NoDigitError, to_mnist
 
 FONT = next(f for f in printed.FONTS if f.name == "DejaVu Sans Bold")
@@ -94,7 +94,7 @@ def test_a_drawn_three_digit_number(stub):
 def test_digits_drawn_in_two_strokes_are_one_digit_each(stub):
     image = draw("45", gap_row=0.45)  # a band through both glyphs: each is two separate marks
     assert marks.components(image < 128)[1].size >= 4
-    assert reader.read_number(image, stub).text == "45"
+    assert reader.read_number(image, stub, line_proba=None).text == "45"  # the cuts' grouping, not the line reader
 
 
 def touching(text: str) -> np.ndarray:
@@ -136,8 +136,8 @@ def sure_pair(pair: int, probability: float = 0.99):
 def test_two_touching_digits_the_pair_reader_is_sure_of_are_read_whole(stub):
     """The pair reader's reading beats the classifier's on cut halves (here it even disagrees with them)."""
     image = touching("14")
-    assert reader.read_number(image, stub, threshold=0.5, pair_proba=None).text == "14"
-    reading = reader.read_number(image, stub, pair_proba=sure_pair(47))
+    assert reader.read_number(image, stub, threshold=0.5, pair_proba=None, line_proba=None).text == "14"
+    reading = reader.read_number(image, stub, pair_proba=sure_pair(47), line_proba=None)
     assert reading.text == "47" and reading.sure
     first, second = reading.digits
     assert first.box[0] < second.box[0] and first.box[2] <= second.box[2]
@@ -149,6 +149,64 @@ def test_not_a_pair_leaves_the_classifiers_reading(stub):
     image = touching("352")
     alone = reader.read_number(image, stub, threshold=0.5, pair_proba=None)
     assert reader.read_number(image, stub, threshold=0.5, pair_proba=sure_pair(pairs.NOT_PAIR)) == alone
+
+
+def line_says(text: str, columns: list[int], probability: float = 0.99):
+    """A stub line reader that reads every line as ``text``, digit i emitted at column ``columns[i]``."""
+
+    def line_proba(crops: np.ndarray) -> np.ndarray:
+        p = np.zeros((len(crops), lines.LINE_STEPS, lines.OUTPUTS))
+        p[:, :, lines.BLANK] = 1.0
+        for char, t in zip(text, columns):
+            p[:, t] = (1 - probability) / (lines.OUTPUTS - 1)
+            p[:, t, lines.BLANK + 1 + int(char)] = probability
+        return p
+
+    return line_proba
+
+
+def test_the_line_reader_wins_where_it_reads_other_digits_in_the_cuts_boxes(stub):
+    image = touching("14")
+    cuts = reader.read_number(image, stub, threshold=0.5, line_proba=None)
+    assert cuts.text == "14"
+    reading = reader.read_number(image, stub, line_proba=line_says("17", [10, 20]))
+    assert reading.text == "17" and reading.sure
+    assert [d.box for d in reading.digits] == [d.box for d in cuts.digits]
+    assert reading.digits[1].candidates[0] == (7, pytest.approx(0.99))
+
+
+def test_where_both_read_the_same_digits_each_is_wrong_only_if_both_are(stub):
+    def unsure(batch):  # the classifier: 0.8 for the right digit of "38", whichever crop
+        p = np.asarray(stub(batch), np.float64)
+        return 0.8 * (p == p.max(axis=1, keepdims=True)) + 0.2 * (p != p.max(axis=1, keepdims=True)) / 9
+
+    assert reader.read_number(draw("38"), unsure, line_proba=None).text == "??"
+    reading = reader.read_number(draw("38"), unsure, line_proba=line_says("38", [10, 20], 0.9))
+    assert reading.text == "38" and reading.sure
+    assert all(d.probability == pytest.approx(1 - 0.2 * 0.1) for d in reading.digits)
+    assert all(d.candidates[0] == (d.digit, d.probability) for d in reading.digits)
+    assert reader.read_number(draw("38"), unsure, line_proba=line_says("38", [10, 20], 0.5)).text == "??"
+
+
+def test_digits_the_cuts_missed_get_boxes_around_the_ink_their_columns_saw(stub):
+    image = touching("14")  # its ink fills about 11 of the line reader's columns
+    reading = reader.read_number(image, stub, line_proba=line_says("141", [2, 5, 8]))
+    assert reading.text == "141"
+    lefts = [d.box[0] for d in reading.digits]
+    assert lefts == sorted(lefts) and len(set(lefts)) == 3
+    for left, top, right, bottom in (d.box for d in reading.digits):
+        assert 0 <= left < right <= image.shape[1] and 0 <= top < bottom <= image.shape[0]
+        assert (image[top:bottom, left:right] < 128).any()
+    beyond = reader.read_number(image, stub, line_proba=line_says("1414", [2, 5, 20, 40]))  # columns past the ink
+    for left, top, right, bottom in (d.box for d in beyond.digits):
+        assert 0 <= left < right <= image.shape[1] and 0 <= top < bottom <= image.shape[0]
+
+
+def test_a_line_the_line_reader_reads_as_empty_keeps_the_cuts(stub):
+    image = draw("27")
+    assert reader.read_number(image, stub, line_proba=line_says("", [])) == reader.read_number(
+        image, stub, line_proba=None
+    )
 
 
 def test_a_piece_no_digit_can_reach_past_is_skipped_not_the_whole_line():
@@ -177,10 +235,10 @@ def test_an_unsure_digit_is_a_question_mark_with_candidates():
         proba[:, 3], proba[:, 8] = 0.55, 0.45
         return proba
 
-    reading = reader.read_number(draw("38"), undecided)
+    reading = reader.read_number(draw("38"), undecided, line_proba=None)
     assert reading.text == "??" and not reading.sure
     assert all(d.candidates[:2] == ((3, pytest.approx(0.55)), (8, pytest.approx(0.45))) for d in reading.digits)
-    assert reader.read_number(draw("38"), undecided, threshold=0.5).text == "33"
+    assert reader.read_number(draw("38"), undecided, threshold=0.5, line_proba=None).text == "33"
 
 
 def test_the_classifier_is_called_once(stub):
