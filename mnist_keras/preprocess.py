@@ -560,8 +560,8 @@ def line_placement(ink: np.ndarray) -> tuple[tuple[int, int, int, int], float]:
 
 def ink_to_line(ink: np.ndarray) -> np.ndarray:
     """(h, w) float ink 0..255 on 0 (some of it nonzero) -> (LINE_HEIGHT, LINE_WIDTH) uint8: one line
-    of a number, its box scaled to LINE_INK_HEIGHT tall (less when it would not fit LINE_WIDTH - 4
-    wide), LINE_LEFT px from the left edge and centred vertically, for ``lines.py``."""
+    of a number, its box scaled to LINE_INK_HEIGHT tall (less when it would not fit LINE_WIDTH - 2 *
+    LINE_LEFT wide), LINE_LEFT px from the left edge and centred vertically, for ``lines.py``."""
     (top, left, bottom, right), scale = line_placement(ink)
     crop = ink[top : bottom + 1, left : right + 1].astype(np.float32)
     h, w = crop.shape
