@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,16 @@ def load_script(name: str):
     if str(SCRIPTS) not in sys.path:
         sys.path.insert(0, str(SCRIPTS))
     return importlib.import_module(name)
+
+
+def quick_weights(name: str, folder: Path):
+    """Run ``scripts/<name>.py --quick`` into ``folder`` and load the weights module it wrote."""
+    target = folder / "weights.py"
+    load_script(name).main(["--quick", "--output", str(target)])
+    spec = importlib.util.spec_from_file_location("weights", target)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def run_script(name: str, *args, timeout: int = 900) -> subprocess.CompletedProcess:

@@ -4,11 +4,9 @@ CTC decoding, the line crop and each line's ink (segment.Page.line_ink), and the
 
 from __future__ import annotations
 
-import importlib.util
-
 import numpy as np
 import pytest
-from script_runs import load_script
+from script_runs import load_script, quick_weights
 
 from mnist_keras import lines, numberset, preprocess, segment, whole
 
@@ -82,12 +80,7 @@ def test_the_stored_reader_reads_lines_it_never_saw(mnist):
 
 def test_a_quick_training_run_writes_a_module_the_reader_can_load(tmp_path, data_dir, monkeypatch):
     monkeypatch.setenv("MNIST_KERAS_DATA", str(data_dir))  # the script's worker processes find MNIST through it
-    train = load_script("train_line_reader")
-    target = tmp_path / "weights.py"
-    train.main(["--quick", "--output", str(target)])
-    spec = importlib.util.spec_from_file_location("weights", target)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = quick_weights("train_line_reader", tmp_path)
     assert "python scripts/train_line_reader.py --quick" in module.__doc__
     weights = whole.unpack(module.SHAPES, module.DATA)
     page = segment.prepare(numberset.make_set(numberset.VALIDATION, 1, conditions=("touching",))[0].image, "image")

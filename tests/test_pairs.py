@@ -4,11 +4,9 @@ that trains it (scripts/train_pair_reader.py)."""
 
 from __future__ import annotations
 
-import importlib.util
-
 import numpy as np
 import pytest
-from script_runs import load_script
+from script_runs import load_script, quick_weights
 
 from mnist_keras import numberset, pairs, pairs_weights, preprocess, segment, whole
 
@@ -72,12 +70,7 @@ def test_the_reader_reads_touching_pairs_it_never_saw(validation_pairs):
 
 
 def test_a_quick_training_run_writes_a_module_the_reader_can_load(tmp_path, data_dir):
-    train = load_script("train_pair_reader")
-    target = tmp_path / "weights.py"
-    train.main(["--quick", "--output", str(target)])
-    spec = importlib.util.spec_from_file_location("weights", target)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = quick_weights("train_pair_reader", tmp_path)
     assert "python scripts/train_pair_reader.py --quick" in module.__doc__
     weights = whole.unpack(module.SHAPES, module.DATA)
     page = segment.prepare(numberset.make_set(numberset.VALIDATION, 1, conditions=("touching",))[0].image, "image")

@@ -3,11 +3,9 @@ numbers, and the script that trains it (scripts/train_whole_digit.py)."""
 
 from __future__ import annotations
 
-import importlib.util
-
 import numpy as np
 import pytest
-from script_runs import load_script
+from script_runs import load_script, quick_weights
 
 from mnist_keras import numberset, segment, whole, whole_weights
 
@@ -62,12 +60,7 @@ def test_the_judge_tells_whole_digits_from_pieces_and_pairs(validation_candidate
 
 
 def test_a_quick_training_run_writes_a_module_the_reader_can_load(tmp_path, data_dir):
-    train = load_script("train_whole_digit")
-    target = tmp_path / "weights.py"
-    train.main(["--quick", "--output", str(target)])
-    spec = importlib.util.spec_from_file_location("weights", target)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = quick_weights("train_whole_digit", tmp_path)
     assert "python scripts/train_whole_digit.py --quick" in module.__doc__
     weights = whole.unpack(module.SHAPES, module.DATA)
     page = segment.prepare(numberset.make_set(numberset.VALIDATION, 1, conditions=("separated",))[0].image, "image")
