@@ -93,8 +93,9 @@ def line_set(split: str, count: int, seed: int) -> tuple[np.ndarray, np.ndarray,
     return tuple(np.concatenate([part[i] for part in parts]) for i in range(3))
 
 
-def build():
-    """The line reader in Keras, layer for layer what ``lines.forward`` computes (logits out)."""
+def build(start: dict[str, np.ndarray] | None = None):
+    """The line reader in Keras, layer for layer what ``lines.forward`` computes (logits out), with
+    random weights or those in ``start`` (``weights_of``'s names)."""
     import keras
     from keras import layers
 
@@ -109,7 +110,11 @@ def build():
     for i, filters in enumerate(lines.SEQUENCE_FILTERS):
         x = layers.Conv1D(filters, lines.SEQUENCE_WIDTH, padding="same", activation="relu", name=f"seq{i}")(x)
     outputs = layers.Dense(lines.OUTPUTS, name="out")(x)
-    return keras.Model(inputs, outputs, name="line_reader")
+    model = keras.Model(inputs, outputs, name="line_reader")
+    for layer in model.layers if start is not None else ():
+        if f"{layer.name}_kernel" in start:
+            layer.set_weights([start[f"{layer.name}_kernel"], start[f"{layer.name}_bias"]])
+    return model
 
 
 def ctc_loss(labels, logits):
@@ -146,11 +151,7 @@ def fit(x: np.ndarray, y: np.ndarray, seed: int, epochs: int, learning_rate: flo
     import keras
 
     keras.utils.set_random_seed(seed)
-    model = build()
-    if start is not None:
-        for layer in model.layers:
-            if f"{layer.name}_kernel" in start:
-                layer.set_weights([start[f"{layer.name}_kernel"], start[f"{layer.name}_bias"]])
+    model = build(start)
     steps = epochs * -(-len(y) // BATCH_SIZE)
     model.compile(keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(learning_rate, max(1, steps))), ctc_loss)
     model.fit(x[..., np.newaxis], y, batch_size=BATCH_SIZE, epochs=epochs, verbose=2)
