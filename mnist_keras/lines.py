@@ -98,6 +98,28 @@ def decode(probabilities: np.ndarray) -> list[LineReading]:
     return readings
 
 
+def log_likelihood(probabilities: np.ndarray, text: str) -> float:
+    """log P(``text`` | one line's (LINE_STEPS, OUTPUTS) ``probabilities``): the CTC probability of
+    those digits, summed over every way the columns can spell them (blanks anywhere, a digit
+    over several columns, a blank between two equal digits), as training maximised it.
+
+    ``decode`` gives the likeliest column by column; this scores any other reading of the
+    line, such as the digits the cuts read, on the same footing.
+    """
+    logp = np.log(np.maximum(probabilities, 1e-300))
+    labels = np.full(2 * len(text) + 1, BLANK)  # blank, digit, blank, digit, ..., blank
+    labels[1::2] = [1 + int(char) for char in text]
+    can_skip = np.zeros(len(labels), bool)  # from the digit two back, over the blank between
+    can_skip[3::2] = labels[3::2] != labels[1:-2:2]
+    alpha = np.full(len(labels), -np.inf)  # log P(the first t columns spell labels[: s + 1])
+    alpha[:2] = logp[0, labels[:2]]
+    for t in range(1, len(logp)):
+        step = np.concatenate([[-np.inf], alpha])[: len(alpha)]
+        skip = np.where(can_skip, np.concatenate([[-np.inf, -np.inf], alpha])[: len(alpha)], -np.inf)
+        alpha = np.logaddexp(np.logaddexp(alpha, step), skip) + logp[t, labels]
+    return float(np.logaddexp.reduce(alpha[-2:]))
+
+
 @functools.cache
 def _weights() -> dict[str, np.ndarray]:
     from . import lines_weights

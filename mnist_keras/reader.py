@@ -35,8 +35,10 @@ How (``segment.py`` does steps 1-3, no classifier):
    log of the pair reader's "not a pair", less a cost for empty space inside a digit
    (separate blobs joined); for a pair, the log of the pair reader's top pair;
 7. the line reader (``lines.py``) reads each line whole, with no cuts; where it reads
-   other digits than step 6 chose, its digits win; where it reads the same, each
-   digit is wrong only if both readings are (``_with_line_reader``);
+   the same digits as step 6 chose, each digit is wrong only if both readings are;
+   where it reads others, the two readings are scored by how well the line reader's
+   columns spell each (CTC) and how sure the classifier is of each cut digit, and
+   the higher wins, mostly the line reader's (``_with_line_reader``, ``_cuts_win``);
 8. a digit whose probability is below the threshold is shown as ``?`` with its
    candidates: the reader never guesses silently. A digit of a pair has its marginal
    probability over the pairs.
@@ -67,6 +69,7 @@ __all__ = ["MAX_DIGITS", "Digit", "Reading", "TooManyMarksError", "annotate", "r
 PredictProba = Callable[[np.ndarray], np.ndarray]  # (N, 28, 28, 1) uint8 -> (N, 10) probabilities
 PairProba = Callable[[np.ndarray], np.ndarray]  # (N, 28, 56) uint8 -> (N, pairs.CLASSES) probabilities
 LineProba = Callable[[np.ndarray], np.ndarray]  # (N, 32, 192) uint8 -> (N, lines.LINE_STEPS, lines.OUTPUTS)
+Cut = tuple[np.ndarray, tuple[int, int, int, int]]  # a digit the cuts read: its (10,) probabilities, its box
 
 MIN_PROBABILITY = 0.95  # below this a digit is shown as "?" (chosen on validation numbers: module docstring)
 TOP_K = 3  # candidates kept per digit
@@ -76,6 +79,7 @@ MIN_LOG_PROBABILITY = -12.0  # int8 models output exact zeros
 WHOLE_WEIGHT = 0.5  # of the whole-digit judge's log probability in a candidate's score
 NOT_PAIR_WEIGHT = 0.5  # of the pair reader's log probability of "not a pair" in a wide candidate's score
 SKIP_COST = 100.0  # leaving out a piece that candidates cover: more than any reading of it costs
+CUT_WEIGHT = 0.5  # of the cuts' log probability of a line's digits, against the line reader's (_cuts_win)
 
 
 @dataclass(frozen=True)
@@ -244,9 +248,9 @@ def read_number(source: Source, predict_proba: PredictProba, *, threshold: float
 
 
 def _pair_digits(i: int, cands: Sequence[Candidate], proba: np.ndarray, pair: np.ndarray, factor: int,
-                 size: tuple[int, int], line: int, threshold: float, top_k: int) -> list[Digit]:  # fmt: skip
-    """The two digits that the pair reader read in candidate ``i``: each digit's probability is its
-    marginal over the pairs, and the boxes are those of the two single candidates over the same
+                 size: tuple[int, int]) -> list[Cut]:  # fmt: skip
+    """The two digits that the pair reader read in candidate ``i``: each digit's probabilities are its
+    marginals over the pairs, and the boxes are those of the two single candidates over the same
     pieces that the classifier finds most like them (the box cut in half if there are none)."""
     joint = pair[i, : pairs.NOT_PAIR].reshape(10, 10)
     left, right = joint.sum(axis=1), joint.sum(axis=0)
@@ -261,8 +265,7 @@ def _pair_digits(i: int, cands: Sequence[Candidate], proba: np.ndarray, pair: np
         top, lft, bottom, rgt = c.box
         middle = (lft + rgt) // 2
         boxes = [(top, lft, bottom, middle), (top, middle + 1, bottom, rgt)]
-    return [_digit(marginal, source_box(box, factor, size), line, threshold, top_k)
-            for marginal, box in zip((left, right), boxes)]  # fmt: skip
+    return [(left, source_box(boxes[0], factor, size)), (right, source_box(boxes[1], factor, size))]
 
 
 def _assemble(page: Page, proba: np.ndarray, judged: np.ndarray, pair: np.ndarray, columns: np.ndarray | None,
@@ -283,39 +286,42 @@ def _assemble(page: Page, proba: np.ndarray, judged: np.ndarray, pair: np.ndarra
         wide = [i for i in range(len(cands)) if not np.isnan(pair[offset + i, 0])]
         spans = [(c.first, c.stop) for c in cands] + [(cands[i].first, cands[i].stop) for i in wide]
         chosen = _best_split(length, spans, np.concatenate([scores[here], pair_scores[here][wide]]))
-        found = []
+        cut: list[Cut] = []
         for j in chosen:
             if j < len(cands):
-                box = source_box(cands[j].box, page.factor, page.size)
-                found.append(_digit(proba[offset + j], box, line_no, threshold, top_k))
+                cut.append((proba[offset + j], source_box(cands[j].box, page.factor, page.size)))
             else:
-                found += _pair_digits(wide[j - len(cands)], cands, proba[here], pair[here], page.factor,
-                                      page.size, line_no, threshold, top_k)  # fmt: skip
-        if columns is not None:
-            found = _with_line_reader(found, columns[k], page, k, line_no, threshold, top_k)
+                cut += _pair_digits(wide[j - len(cands)], cands, proba[here], pair[here], page.factor, page.size)
+        if columns is None:
+            found = [_digit(p, box, line_no, threshold, top_k) for p, box in cut]
+        else:
+            found = _with_line_reader(cut, columns[k], page, k, line_no, threshold, top_k)
         digits += found
         offset += len(cands)
         line_no += bool(found)
     return Reading(tuple(digits), page.size)
 
 
-def _with_line_reader(found: list[Digit], columns: np.ndarray, page: Page, k: int, line_no: int,
+def _with_line_reader(cut: Sequence[Cut], columns: np.ndarray, page: Page, k: int, line_no: int,
                       threshold: float, top_k: int) -> list[Digit]:  # fmt: skip
-    """Line ``k``'s digits once the line reader has read it (``columns``: its (LINE_STEPS, OUTPUTS)).
+    """Line ``k``'s digits from what the cuts read (``cut``) and the line reader's ``columns`` (its
+    (LINE_STEPS, OUTPUTS)).
 
-    The line reader's text wins: it reads touching and overlapping digits whole where
-    the cuts misread them (docs/NUMBERS.md). Where both read the same digits, each
-    digit keeps the cuts' box and candidates and is wrong only if both are, so its
-    probability (also its first candidate's) is 1 - (1 - p_cuts)(1 - p_line). Where
-    they differ, the digits are the line reader's, with its probabilities and
-    candidates, in the cuts' boxes when there are as many, else in boxes around the
-    ink each column looked at. A line the line reader reads as empty keeps the cuts'
-    digits.
+    Where both read the same digits, each digit keeps the cut's box and candidates and
+    is wrong only if both readings are, so its probability (also its first
+    candidate's) is 1 - (1 - p_cuts)(1 - p_line). Where they differ, the two readings
+    are weighed (``_cuts_win``): the line reader's usually wins, since it reads
+    touching and overlapping digits whole where the cuts misread them
+    (docs/NUMBERS.md), with its probabilities and candidates, in the cuts' boxes when
+    there are as many, else in boxes around the ink each column looked at. A line the
+    line reader reads as empty keeps the cuts' digits.
     """
+    found = [_digit(p, box, line_no, threshold, top_k) for p, box in cut]
     (reading,) = lines.decode(columns[np.newaxis])
-    if not reading.text:
+    text = "".join(str(d.digit) for d in found)
+    if not reading.text or (text != reading.text and _cuts_win(cut, text, reading.text, columns)):
         return found
-    if reading.text == "".join(str(d.digit) for d in found):
+    if reading.text == text:
         agreed = [1 - (1 - d.probability) * (1 - p) for d, p in zip(found, reading.probabilities)]
         return [replace(d, probability=p, candidates=((d.digit, p), *d.candidates[1:]), sure=bool(p >= threshold))
                 for d, p in zip(found, agreed)]  # fmt: skip
@@ -325,6 +331,26 @@ def _with_line_reader(found: list[Digit], columns: np.ndarray, page: Page, k: in
         boxes = _column_boxes(reading.columns, page, k)
     return [_digit(columns[t, lines.BLANK + 1 :], box, line_no, threshold, top_k)
             for t, box in zip(reading.columns, boxes)]  # fmt: skip
+
+
+def _cuts_win(cut: Sequence[Cut], cuts_text: str, line_text: str, columns: np.ndarray) -> bool:
+    """Whether the cuts' reading of a line beats the line reader's, where they differ.
+
+    Each reading scores the line reader's CTC log probability of its digits
+    (``lines.log_likelihood``: how well the columns spell them, not only the likeliest
+    column by column) plus CUT_WEIGHT times the cuts' log probability of them: the sum
+    over the cut digits of the log of the probability of that reading's digit there
+    (nothing for a reading of another number of digits than the cuts found: the cuts
+    cannot say). So the cuts win where the columns nearly spell their digits too and
+    the classifier is surer of them; a cut that misread a touching pair loses to the
+    columns.
+    """
+
+    def score(text: str) -> float:
+        cut_score = sum(float(_log(p[int(char)])) for (p, _), char in zip(cut, text)) if len(text) == len(cut) else 0.0
+        return lines.log_likelihood(columns, text) + CUT_WEIGHT * cut_score
+
+    return bool(cut) and score(cuts_text) > score(line_text)
 
 
 def _column_boxes(at: Sequence[int], page: Page, k: int) -> list[tuple[int, int, int, int]]:

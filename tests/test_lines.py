@@ -4,6 +4,7 @@ CTC decoding, the line crop and each line's ink (segment.Page.line_ink), and the
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -78,6 +79,29 @@ def test_the_stored_reader_reads_lines_it_never_saw(mnist):
     got = [r.text for r in lines.decode(lines.probabilities(x))]
     truth = ["".join(str(k - 1) for k in row if k > 0) for row in y]
     assert np.mean([g == t for g, t in zip(got, truth)]) > 0.8  # a line is right only if every digit is
+
+
+def test_log_likelihood_sums_every_path_that_spells_the_digits():
+    """Against all 11**4 paths through 4 columns, each collapsed as ``decode`` collapses them."""
+    columns = np.random.default_rng(1).dirichlet(np.ones(lines.OUTPUTS), size=4)
+    spelled: dict[str, float] = {}
+    for path in itertools.product(range(lines.OUTPUTS), repeat=len(columns)):
+        text = "".join(str(k - 1) for t, k in enumerate(path) if k != lines.BLANK and (t == 0 or path[t - 1] != k))
+        spelled[text] = spelled.get(text, 0.0) + np.prod(columns[np.arange(len(columns)), path])
+    for text in ["", "3", "33", "12", "121", "1212"]:
+        assert lines.log_likelihood(columns, text) == pytest.approx(np.log(spelled[text]), rel=1e-9)
+    assert lines.log_likelihood(columns, "12345") == -np.inf  # 5 digits cannot fit in 4 columns
+
+
+def test_log_likelihood_is_what_training_maximised():
+    """Minus the script's CTC loss (Keras) on a full line's columns."""
+    train = load_script("train_line_reader")
+    logits = np.random.default_rng(2).normal(0, 2, (1, lines.LINE_STEPS, lines.OUTPUTS)).astype(np.float32)
+    columns = np.exp(logits[0]) / np.exp(logits[0]).sum(axis=1, keepdims=True)
+    labels = np.zeros((1, train.LABEL_LENGTH), np.int32)
+    labels[0, :3] = [1 + 9, 1 + 9, 1 + 0]  # "990": a repeated digit needs a blank between
+    loss = float(np.asarray(train.ctc_loss(labels, logits))[0])
+    assert lines.log_likelihood(columns.astype(np.float64), "990") == pytest.approx(-loss, rel=1e-4)
 
 
 def test_a_quick_training_run_writes_a_module_the_reader_can_load(tmp_path, data_dir, monkeypatch):

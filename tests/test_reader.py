@@ -175,6 +175,23 @@ def test_the_line_reader_wins_where_it_reads_other_digits_in_the_cuts_boxes(stub
     assert reading.digits[1].candidates[0] == (7, pytest.approx(0.99))
 
 
+def test_the_cuts_win_where_the_columns_nearly_spell_their_digits_too(stub):
+    """The line reader's second column is torn between 7 (0.55) and 4 (0.44); the classifier is sure
+    of the cut 4. Scored over the whole line, the cuts' "14" beats the columns' likeliest "17"."""
+    image = draw("14")
+    assert reader.read_number(image, stub, line_proba=None).text == "14"
+
+    def torn(crops: np.ndarray) -> np.ndarray:
+        p = line_says("17", [10, 20])(crops)
+        p[:, 20] = 0.01 / (lines.OUTPUTS - 2)
+        p[:, 20, lines.BLANK + 1 + 7], p[:, 20, lines.BLANK + 1 + 4] = 0.55, 0.44
+        return p
+
+    assert lines.decode(torn(np.zeros((1, 1))))[0].text == "17"
+    assert reader.read_number(image, stub, line_proba=torn).text == "14"
+    assert reader.read_number(image, stub, line_proba=line_says("17", [10, 20])).text == "17"  # not torn
+
+
 def test_where_both_read_the_same_digits_each_is_wrong_only_if_both_are(stub):
     def unsure(batch):  # the classifier: 0.8 for the right digit of "38", whichever crop
         p = np.asarray(stub(batch), np.float64)
