@@ -186,7 +186,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--learning-rate", type=float, default=LEARNING_RATE, help="Adam's, at the start.")
     parser.add_argument("--start", type=Path, help="Go on from the weights in this module (this script wrote it).")
     args = parser.parse_args(argv)
-    start_weights, start_command = read_weights(args.start) if args.start else (None, None)
+    try:
+        start_weights, start_command = read_weights(args.start) if args.start else (None, None)
+    except (OSError, SyntaxError, KeyError, IndexError, ValueError):
+        parser.error(f"--start {args.start}: not a weights module this script wrote; give mnist_keras/lines_weights.py")
     start = time.perf_counter()
     x, y, conditions = line_set(numberset.TRAIN, QUICK_PER_CONDITION if args.quick else PER_CONDITION, args.seed)
     print(f"{len(y):,} training lines ({time.perf_counter() - start:.0f} s)")

@@ -133,3 +133,14 @@ def test_training_can_go_on_from_the_shipped_weights():
     logits = train.build(weights).predict(crops[..., np.newaxis], verbose=0).astype(np.float64)
     expected = np.exp(logits) / np.exp(logits).sum(axis=2, keepdims=True)
     assert np.allclose(lines.forward(weights, crops), expected, atol=1e-5)
+
+
+def test_a_start_that_is_not_a_weights_module_is_refused_in_one_line(tmp_path, capsys):
+    train = load_script("train_line_reader")
+    (tmp_path / "other.py").write_text('"""Some module."""\n')
+    for start in (tmp_path / "missing.py", tmp_path / "other.py"):
+        with pytest.raises(SystemExit) as exit:
+            train.main(["--start", str(start), "--output", str(tmp_path / "w.py")])
+        assert exit.value.code != 0
+        assert f"--start {start}: not a weights module" in capsys.readouterr().err
+    assert not (tmp_path / "w.py").exists()
