@@ -19,6 +19,7 @@ the edge bundle. Its weights are in ``lines_weights.py``, which that script writ
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -106,18 +107,43 @@ def log_likelihood(probabilities: np.ndarray, text: str) -> float:
     ``decode`` gives the likeliest column by column; this scores any other reading of the
     line, such as the digits the cuts read, on the same footing.
     """
+    return float(log_likelihoods(probabilities, [text])[0])
+
+
+def log_likelihoods(probabilities: np.ndarray, texts: Sequence[str]) -> np.ndarray:
+    """``log_likelihood`` of each of ``texts``, all of one length, in one pass over the columns."""
+    if len({len(text) for text in texts}) > 1:
+        raise ValueError(f"texts of one length only, got {sorted({len(text) for text in texts})}")
     logp = np.log(np.maximum(probabilities, 1e-300))
-    labels = np.full(2 * len(text) + 1, BLANK)  # blank, digit, blank, digit, ..., blank
-    labels[1::2] = [1 + int(char) for char in text]
-    can_skip = np.zeros(len(labels), bool)  # from the digit two back, over the blank between
-    can_skip[3::2] = labels[3::2] != labels[1:-2:2]
-    alpha = np.full(len(labels), -np.inf)  # log P(the first t columns spell labels[: s + 1])
-    alpha[:2] = logp[0, labels[:2]]
+    labels = np.full((len(texts), 2 * len(texts[0]) + 1), BLANK)  # blank, digit, blank, ..., blank
+    labels[:, 1::2] = [[1 + int(char) for char in text] for text in texts]
+    can_skip = np.zeros(labels.shape, bool)  # from the digit two back, over the blank between
+    can_skip[:, 3::2] = labels[:, 3::2] != labels[:, 1:-2:2]
+    none = np.full((len(texts), 2), -np.inf)
+    alpha = np.full(labels.shape, -np.inf)  # log P(the first t columns spell labels[:, : s + 1])
+    alpha[:, :2] = logp[0, labels[:, :2]]
     for t in range(1, len(logp)):
-        step = np.concatenate([[-np.inf], alpha])[: len(alpha)]
-        skip = np.where(can_skip, np.concatenate([[-np.inf, -np.inf], alpha])[: len(alpha)], -np.inf)
+        before = np.concatenate([none, alpha], axis=1)  # two impossible states before the first
+        step, skip = before[:, 1:-1], np.where(can_skip, before[:, :-2], -np.inf)  # from one and two back
         alpha = np.logaddexp(np.logaddexp(alpha, step), skip) + logp[t, labels]
-    return float(np.logaddexp.reduce(alpha[-2:]))
+    return np.logaddexp.reduce(alpha[:, -2:], axis=1)
+
+
+def digit_probabilities(probabilities: np.ndarray, text: str) -> np.ndarray:
+    """(len(text), 10): for each digit of ``text``, how probable each digit 0-9 is in its place,
+    the others staying as read: P(text with d there) / the sum of that over d, by CTC.
+
+    What the line reader says of each digit it read. The probability of the column
+    that emitted it (``LineReading.probabilities``) says less: a digit the columns
+    spell over two columns, or with its alternatives in a neighbour column, looks
+    unsure there while the line as a whole is not; and it gives no candidates.
+    """
+    if not text:
+        return np.zeros((0, 10))
+    texts = [text[:j] + str(d) + text[j + 1 :] for j in range(len(text)) for d in range(10)]
+    scores = log_likelihoods(probabilities, texts).reshape(len(text), 10)
+    odds = np.exp(scores - scores.max(axis=1, keepdims=True))
+    return odds / odds.sum(axis=1, keepdims=True)
 
 
 @functools.cache

@@ -35,10 +35,12 @@ How (``segment.py`` does steps 1-3, no classifier):
    log of the pair reader's "not a pair", less a cost for empty space inside a digit
    (separate blobs joined); for a pair, the log of the pair reader's top pair;
 7. the line reader (``lines.py``) reads each line whole, with no cuts; where it reads
-   the same digits as step 6 chose, each digit is wrong only if both readings are;
-   where it reads others, the two readings are scored by how well the line reader's
-   columns spell each (CTC) and how sure the classifier is of each cut digit, and
-   the higher wins, mostly the line reader's (``_with_line_reader``, ``_cuts_win``);
+   the same digits as step 6 chose, each digit's probabilities are the product of
+   the classifier's and the line reader's (CTC: how well its columns spell the line
+   with each digit in that place), renormalised; where it reads others, the two
+   readings are scored by how well the line reader's columns spell each (CTC) and
+   how sure the classifier is of each cut digit, and the higher wins, mostly the
+   line reader's (``_with_line_reader``, ``_cuts_win``);
 8. a digit whose probability is below the threshold is shown as ``?`` with its
    candidates: the reader never guesses silently. A digit of a pair has its marginal
    probability over the pairs.
@@ -54,7 +56,7 @@ reader gets right and wrong (docs/BENCHMARKS.md, "Reading whole numbers").
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from itertools import pairwise
 
 import numpy as np
@@ -71,7 +73,7 @@ PairProba = Callable[[np.ndarray], np.ndarray]  # (N, 28, 56) uint8 -> (N, pairs
 LineProba = Callable[[np.ndarray], np.ndarray]  # (N, 32, 192) uint8 -> (N, lines.LINE_STEPS, lines.OUTPUTS)
 Cut = tuple[np.ndarray, tuple[int, int, int, int]]  # a digit the cuts read: its (10,) probabilities, its box
 
-MIN_PROBABILITY = 0.97  # below this a digit is shown as "?" (chosen on validation numbers: module docstring)
+MIN_PROBABILITY = 0.995  # below this a digit is shown as "?" (chosen on validation numbers: module docstring)
 TOP_K = 3  # candidates kept per digit
 SURE_COLOUR, UNSURE_COLOUR = (0, 160, 0), (220, 0, 0)  # RGB of annotate's boxes
 PIECE_GAP_COST = 4.0  # per digit height of empty columns between blobs joined into one digit
@@ -307,30 +309,31 @@ def _with_line_reader(cut: Sequence[Cut], columns: np.ndarray, page: Page, k: in
     """Line ``k``'s digits from what the cuts read (``cut``) and the line reader's ``columns`` (its
     (LINE_STEPS, OUTPUTS)).
 
-    Where both read the same digits, each digit keeps the cut's box and candidates and
-    is wrong only if both readings are, so its probability (also its first
-    candidate's) is 1 - (1 - p_cuts)(1 - p_line). Where they differ, the two readings
-    are weighed (``_cuts_win``): the line reader's usually wins, since it reads
-    touching and overlapping digits whole where the cuts misread them
-    (docs/NUMBERS.md), with its probabilities and candidates, in the cuts' boxes when
-    there are as many, else in boxes around the ink each column looked at. A line the
-    line reader reads as empty keeps the cuts' digits.
+    The line reader's say on each digit it read is ``lines.digit_probabilities``: how
+    well the columns spell the line with each digit 0-9 in its place. Where both read
+    the same digits, each digit keeps the cut's box, and its probabilities are the
+    product of the two readers', renormalised (a product of experts): a digit both
+    are fairly sure of becomes surer, one where both doubt between the same two
+    digits stays in doubt. Where they differ, the two readings are weighed
+    (``_cuts_win``): the line reader's usually wins, since it reads touching and
+    overlapping digits whole where the cuts misread them (docs/NUMBERS.md), with its
+    probabilities and candidates, in the cuts' boxes when there are as many, else in
+    boxes around the ink each column looked at. A line the line reader reads as
+    empty keeps the cuts' digits.
     """
-    found = [_digit(p, box, line_no, threshold, top_k) for p, box in cut]
     (reading,) = lines.decode(columns[np.newaxis])
-    text = "".join(str(d.digit) for d in found)
+    text = "".join(str(int(np.argmax(p))) for p, _ in cut)
     if not reading.text or (text != reading.text and _cuts_win(cut, text, reading.text, columns)):
-        return found
+        return [_digit(p, box, line_no, threshold, top_k) for p, box in cut]
+    said = lines.digit_probabilities(columns, reading.text)
     if reading.text == text:
-        agreed = [1 - (1 - d.probability) * (1 - p) for d, p in zip(found, reading.probabilities)]
-        return [replace(d, probability=p, candidates=((d.digit, p), *d.candidates[1:]), sure=bool(p >= threshold))
-                for d, p in zip(found, agreed)]  # fmt: skip
-    if len(found) == len(reading.text):
-        boxes = [d.box for d in found]
+        both = [p * q / (p @ q) for (p, _), q in zip(cut, said)]
+        return [_digit(p, box, line_no, threshold, top_k) for p, (_, box) in zip(both, cut)]
+    if len(cut) == len(reading.text):
+        boxes = [box for _, box in cut]
     else:
         boxes = _column_boxes(reading.columns, page, k)
-    return [_digit(columns[t, lines.BLANK + 1 :], box, line_no, threshold, top_k)
-            for t, box in zip(reading.columns, boxes)]  # fmt: skip
+    return [_digit(p, box, line_no, threshold, top_k) for p, box in zip(said, boxes)]
 
 
 def _cuts_win(cut: Sequence[Cut], cuts_text: str, line_text: str, columns: np.ndarray) -> bool:

@@ -53,7 +53,7 @@ QUICK_PER_CONDITION = 10
 TIMING_IMAGES = 100  # separated 4-digit images timed ...
 TIMING_ROUNDS = 3  # ... this many times, interleaved; the median is reported
 SILENT_ERROR_COST = 5.0  # a number read wrong without "?" costs this many not read right (choose_threshold)
-THRESHOLDS = tuple(np.round(np.arange(0.0, 1.0, 0.05), 2)) + (0.97, 0.99, 0.995)
+THRESHOLDS = tuple(np.round(np.arange(0.0, 1.0, 0.05), 2)) + (0.97, 0.99, 0.995, 0.998, 0.999)
 TARGETS = {"separated_4": 0.97, "touching": 0.90, "printed": 0.98}  # string accuracy, int8 robust model
 EXAMPLES = 8  # right and wrong readings shown each
 

@@ -81,16 +81,38 @@ def test_the_stored_reader_reads_lines_it_never_saw(mnist):
     assert np.mean([g == t for g, t in zip(got, truth)]) > 0.8  # a line is right only if every digit is
 
 
-def test_log_likelihood_sums_every_path_that_spells_the_digits():
-    """Against all 11**4 paths through 4 columns, each collapsed as ``decode`` collapses them."""
-    columns = np.random.default_rng(1).dirichlet(np.ones(lines.OUTPUTS), size=4)
+def spelled_by_every_path(columns: np.ndarray) -> dict[str, float]:
+    """P(text) for every text, summing all OUTPUTS**len(columns) paths, each collapsed as ``decode`` does."""
     spelled: dict[str, float] = {}
     for path in itertools.product(range(lines.OUTPUTS), repeat=len(columns)):
         text = "".join(str(k - 1) for t, k in enumerate(path) if k != lines.BLANK and (t == 0 or path[t - 1] != k))
         spelled[text] = spelled.get(text, 0.0) + np.prod(columns[np.arange(len(columns)), path])
+    return spelled
+
+
+def test_log_likelihood_sums_every_path_that_spells_the_digits():
+    """Against all 11**4 paths through 4 columns."""
+    columns = np.random.default_rng(1).dirichlet(np.ones(lines.OUTPUTS), size=4)
+    spelled = spelled_by_every_path(columns)
     for text in ["", "3", "33", "12", "121", "1212"]:
         assert lines.log_likelihood(columns, text) == pytest.approx(np.log(spelled[text]), rel=1e-9)
     assert lines.log_likelihood(columns, "12345") == -np.inf  # 5 digits cannot fit in 4 columns
+    texts = ["12", "33", "90"]
+    assert lines.log_likelihoods(columns, texts) == pytest.approx([np.log(spelled[t]) for t in texts], rel=1e-9)
+    with pytest.raises(ValueError, match="one length"):
+        lines.log_likelihoods(columns, ["1", "12"])
+
+
+def test_digit_probabilities_weigh_each_digit_in_its_place_against_the_others():
+    """Row j, column d: P(the text with d at j) over the sum of that for d = 0..9, by every path."""
+    columns = np.random.default_rng(3).dirichlet(np.ones(lines.OUTPUTS), size=4)
+    spelled = spelled_by_every_path(columns)
+    for text in ["7", "121", "33"]:
+        got = lines.digit_probabilities(columns, text)
+        for j in range(len(text)):
+            odds = np.array([spelled.get(text[:j] + str(d) + text[j + 1 :], 0.0) for d in range(10)])
+            assert got[j] == pytest.approx(odds / odds.sum(), rel=1e-9)
+    assert lines.digit_probabilities(columns, "").shape == (0, 10)
 
 
 def test_log_likelihood_is_what_training_maximised():

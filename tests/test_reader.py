@@ -122,7 +122,7 @@ def test_printed_digits_blurred_into_one_row_are_cut_apart(stub, text):
     assert reader.read_number(image, stub, threshold=0.5, pair_proba=None).text == text
 
 
-def sure_pair(pair: int, probability: float = 0.99):
+def sure_pair(pair: int, probability: float = 0.999):
     """A stub pair reader that reads every wide crop as ``pair`` (pairs.NOT_PAIR: as no pair)."""
 
     def pair_proba(crops: np.ndarray) -> np.ndarray:
@@ -141,7 +141,7 @@ def test_two_touching_digits_the_pair_reader_is_sure_of_are_read_whole(stub):
     assert reading.text == "47" and reading.sure
     first, second = reading.digits
     assert first.box[0] < second.box[0] and first.box[2] <= second.box[2]
-    sure = pytest.approx(0.99, abs=1e-3)  # the rest of the stub's probability is spread over every pair
+    sure = pytest.approx(0.999, abs=1e-4)  # the rest of the stub's probability is spread over every pair
     assert first.candidates[0] == (4, sure) and second.candidates[0] == (7, sure)
 
 
@@ -151,7 +151,7 @@ def test_not_a_pair_leaves_the_classifiers_reading(stub):
     assert reader.read_number(image, stub, threshold=0.5, pair_proba=sure_pair(pairs.NOT_PAIR)) == alone
 
 
-def line_says(text: str, columns: list[int], probability: float = 0.99):
+def line_says(text: str, columns: list[int], probability: float = 0.999):
     """A stub line reader that reads every line as ``text``, digit i emitted at column ``columns[i]``."""
 
     def line_proba(crops: np.ndarray) -> np.ndarray:
@@ -172,7 +172,7 @@ def test_the_line_reader_wins_where_it_reads_other_digits_in_the_cuts_boxes(stub
     reading = reader.read_number(image, stub, line_proba=line_says("17", [10, 20]))
     assert reading.text == "17" and reading.sure
     assert [d.box for d in reading.digits] == [d.box for d in cuts.digits]
-    assert reading.digits[1].candidates[0] == (7, pytest.approx(0.99))
+    assert reading.digits[1].candidates[0] == (7, pytest.approx(0.999 / (0.999 + 9 * 0.001 / 10)))  # by CTC
 
 
 def test_the_cuts_win_where_the_columns_nearly_spell_their_digits_too(stub):
@@ -192,15 +192,21 @@ def test_the_cuts_win_where_the_columns_nearly_spell_their_digits_too(stub):
     assert reader.read_number(image, stub, line_proba=line_says("17", [10, 20])).text == "17"  # not torn
 
 
-def test_where_both_read_the_same_digits_each_is_wrong_only_if_both_are(stub):
-    def unsure(batch):  # the classifier: 0.8 for the right digit of "38", whichever crop
+def test_where_both_read_the_same_digits_their_probabilities_multiply(stub):
+    """The classifier gives 0.8 to the right digit of "38" and 0.2 / 9 to each other; the line reader's
+    columns give 0.9 to it and 0.01 to each other output, so by CTC it says 0.9 / (0.9 + 9 * 0.01) of
+    that digit in its place. Together: 0.8 * that over the same plus the nine others' products."""
+
+    def unsure(batch):
         p = np.asarray(stub(batch), np.float64)
         return 0.8 * (p == p.max(axis=1, keepdims=True)) + 0.2 * (p != p.max(axis=1, keepdims=True)) / 9
 
     assert reader.read_number(draw("38"), unsure, line_proba=None).text == "??"
     reading = reader.read_number(draw("38"), unsure, line_proba=line_says("38", [10, 20], 0.9))
+    line, other = 0.9 / (0.9 + 9 * 0.01), 0.01 / (0.9 + 9 * 0.01)
+    both = 0.8 * line / (0.8 * line + 9 * (0.2 / 9) * other)
     assert reading.text == "38" and reading.sure
-    assert all(d.probability == pytest.approx(1 - 0.2 * 0.1) for d in reading.digits)
+    assert all(d.probability == pytest.approx(both) for d in reading.digits)
     assert all(d.candidates[0] == (d.digit, d.probability) for d in reading.digits)
     assert reader.read_number(draw("38"), unsure, line_proba=line_says("38", [10, 20], 0.5)).text == "??"
 
