@@ -321,10 +321,11 @@ def _with_line_reader(cut: Sequence[Cut], columns: np.ndarray, page: Page, k: in
     boxes around the ink each column looked at. A line the line reader reads as
     empty keeps the cuts' digits.
     """
+    found = [_digit(p, box, line_no, threshold, top_k) for p, box in cut]
     (reading,) = lines.decode(columns[np.newaxis])
-    text = "".join(str(int(np.argmax(p))) for p, _ in cut)
+    text = "".join(str(d.digit) for d in found)
     if not reading.text or (text != reading.text and _cuts_win(cut, text, reading.text, columns)):
-        return [_digit(p, box, line_no, threshold, top_k) for p, box in cut]
+        return found
     said = lines.digit_probabilities(columns, reading.text)
     if reading.text == text:
         both = [p * q / (p @ q) for (p, _), q in zip(cut, said)]
