@@ -196,6 +196,22 @@ def choose_threshold(records: list[dict], thresholds=THRESHOLDS) -> float:
     return min(rows, key=lambda r: (r["cost"], r["threshold"]))["threshold"]
 
 
+def single_digits(pool: numberset.DigitPool, predict, threshold: float) -> dict:
+    """The classifier alone on the digits the handwritten numbers are drawn from, as MNIST prepared them.
+
+    How many it reads right, and right and at least ``threshold`` sure (the reader's ``?`` rule
+    for one digit): a number's best guess cannot pass the first, four digits in a row right and
+    sure by the classifier alone is the second to the fourth power, and what the reader adds to
+    that is the line reader's agreement (docs/NUMBERS.md, step 9).
+    """
+    proba = np.asarray(predict(pool.images[..., np.newaxis]), np.float64)
+    right = proba.argmax(axis=1) == pool.labels
+    sure = proba.max(axis=1) >= threshold
+    right_sure = float((right & sure).mean())
+    return {"digits": int(len(pool.labels)), "accuracy": float(right.mean()), "right_sure": right_sure,
+            "wrong_sure": float((~right & sure).mean()), "four_right_sure": right_sure**4}  # fmt: skip
+
+
 def time_four_digits(samples: list, predict) -> dict:
     """Median milliseconds per separated 4-digit image: TIMING_ROUNDS rounds over the same images."""
     images = [s.image for s in samples if s.condition == "separated_4"][:TIMING_IMAGES]
@@ -312,9 +328,22 @@ def markdown(report: dict) -> str:
                   f"{name} {_pct(report['conditions'][name]['string'])} against {_pct(goal)} "
                   f"({'met' if report['conditions'][name]['string'] >= goal else 'NOT met'})"
                   for name, goal in TARGETS.items() if name in report["conditions"]) + ".",
+              "", single_digits_line(report),
               "", "Every number is in `docs/numbers.json` (each image's reading in `docs/numbers_records.jsonl`); "
               "right and wrong readings are drawn in `docs/numbers_examples.png`."]  # fmt: skip
     return "\n".join(lines)
+
+
+def single_digits_line(report: dict) -> str:
+    """What the classifier alone does with the single digits the numbers are made of: the ceiling
+    of a number's best guess, and how rarely it is sure of four digits in a row by itself."""
+    one = report["single_digits"]
+    return (f"The classifier alone, on the {one['digits']:,} single digits of the split (as MNIST prepared them, "
+            f"which the handwritten numbers are composed from): {_pct(one['accuracy'])} read right, "
+            f"{_pct(one['right_sure'])} right and at least {report['threshold']} sure "
+            f"({round(one['wrong_sure'] * one['digits'])} wrong and that sure). Four digits in a row right and that sure by the classifier alone: "
+            f"{_pct(one['four_right_sure'])}; the separated numbers above are sure more often because the line "
+            "reader, where it reads the same digits, makes them surer (docs/NUMBERS.md, step 9).")
 
 
 def examples_png(samples: list, records: list[dict], predict, path: Path, rng_seed: int = 0) -> None:
@@ -382,13 +411,14 @@ def run(model: str, *, split: str, per_condition: int, seed: int, threshold: flo
     samples = numberset.make_set(split, per_condition, seed=seed)
     progress(f"reading {len(samples)} numbers")
     records = evaluate(samples, predictor.predict_proba, threshold, progress)
+    singles = single_digits(numberset.pool(split), predictor.predict_proba, threshold)
     timing = time_four_digits(samples, predictor.predict_proba)
     watch = time_watch(predictor.predict_proba)
     figures = {
         "model": str(model), "model_kind": predictor.kind,
         "model_sha256": hashlib.sha256(Path(model).read_bytes()).hexdigest() if Path(model).is_file() else None,
         "split": split, "seed": seed, "per_condition": per_condition, "numbers": len(samples), "threshold": threshold,
-        "timing": timing, "watch": watch,
+        "timing": timing, "watch": watch, "single_digits": singles,
         "conditions": summarise(records, lambda r: r["condition"]),
         "overall": summarise(records, lambda r: "all")["all"],
         "separated_by_length": summarise([r for r in records if r["condition"] == "separated"], lambda r: r["length"]),

@@ -56,6 +56,23 @@ def test_summaries_count_reader_and_baselines_per_group():
     assert row["equal_split_string"] == 0.5 and row["one_digit_digit"] == 0.5
 
 
+def test_single_digits_count_the_classifiers_right_and_sure_answers():
+    import numpy as np
+
+    benchmark = load_script()
+    pool = benchmark.numberset.DigitPool(np.zeros((4, 28, 28), np.uint8), np.array([0, 1, 2, 3]))
+    # right and sure, right but unsure, wrong and sure, wrong and unsure
+    answers = np.array([[0.995, 0.005], [0.3, 0.7], [0.01, 0.99], [0.6, 0.4]])
+    proba = np.zeros((4, 10))
+    for i, (p_true, p_other) in enumerate(answers):
+        proba[i, i], proba[i, (i + 5) % 10] = p_true, p_other
+    one = benchmark.single_digits(pool, lambda images: proba, threshold=0.99)
+    assert one["digits"] == 4 and one["accuracy"] == 0.5
+    assert one["right_sure"] == 0.25 and one["wrong_sure"] == 0.25 and one["four_right_sure"] == 0.25**4
+    line = benchmark.single_digits_line({"single_digits": one, "threshold": 0.99})
+    assert "50.0% read right, 25.0% right and at least 0.99 sure (1 wrong and that sure)" in line and ": 0.4%;" in line
+
+
 def test_a_tiny_run_writes_its_section_json_and_examples(tmp_path, tflite_models, data_dir):
     docs = tmp_path / "docs"
     docs.mkdir()
@@ -72,6 +89,7 @@ def test_a_tiny_run_writes_its_section_json_and_examples(tmp_path, tflite_models
     records = [json.loads(line) for line in (docs / "numbers_records.jsonl").read_text().splitlines()]
     assert len(records) == 1 + 10 and len(records[1]) == len(records[0]) and "truth" in records[0]
     assert set(report["conditions"]) == set(load_script().numberset.CONDITIONS)
+    assert report["single_digits"]["digits"] == 10_000  # MNIST's test digits, those the test numbers use
     assert "chosen_threshold" in json.loads((docs / "numbers_validation.json").read_text())
     text = (docs / "BENCHMARKS.md").read_text()
     assert text.count("## Reading whole numbers") == 1 and "## Inference\n\nkept" in text  # validation wrote no section
