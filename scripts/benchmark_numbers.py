@@ -338,12 +338,14 @@ def single_digits_line(report: dict) -> str:
     """What the classifier alone does with the single digits the numbers are made of: the ceiling
     of a number's best guess, and how rarely it is sure of four digits in a row by itself."""
     one = report["single_digits"]
-    return (f"The classifier alone, on the {one['digits']:,} single digits of the split (as MNIST prepared them, "
-            f"which the handwritten numbers are composed from): {_pct(one['accuracy'])} read right, "
-            f"{_pct(one['right_sure'])} right and at least {report['threshold']} sure "
-            f"({round(one['wrong_sure'] * one['digits'])} wrong and that sure). Four digits in a row right and "
-            f"that sure by the classifier alone: {_pct(one['four_right_sure'])}; the separated numbers above are sure more often because the line "
-            "reader, where it reads the same digits, makes them surer (docs/NUMBERS.md, step 9).")
+    return (
+        f"The classifier alone, on the {one['digits']:,} single digits of the split (as MNIST prepared them, "
+        f"which the handwritten numbers are composed from): {_pct(one['accuracy'])} read right, "
+        f"{_pct(one['right_sure'])} right and at least {report['threshold']} sure "
+        f"({round(one['wrong_sure'] * one['digits'])} wrong and that sure). Four digits in a row right and "
+        f"that sure by the classifier alone: {_pct(one['four_right_sure'])}; the separated numbers above are sure more often because the line "
+        "reader, where it reads the same digits, makes them surer (docs/NUMBERS.md, step 9)."
+    )
 
 
 def examples_png(samples: list, records: list[dict], predict, path: Path, rng_seed: int = 0) -> None:
