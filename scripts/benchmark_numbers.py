@@ -199,17 +199,18 @@ def choose_threshold(records: list[dict], thresholds=THRESHOLDS) -> float:
 def single_digits(pool: numberset.DigitPool, predict, threshold: float) -> dict:
     """The classifier alone on the digits the handwritten numbers are drawn from, as MNIST prepared them.
 
-    How many it reads right, and right and at least ``threshold`` sure (the reader's ``?`` rule
-    for one digit): a number's best guess cannot pass the first, four digits in a row right and
-    sure by the classifier alone is the second to the fourth power, and what the reader adds to
-    that is the line reader's agreement (docs/NUMBERS.md, step 9).
+    How many it reads right, and right and at least ``threshold`` sure (the reader's ``?``
+    rule for one digit), and the same for four digits in a row: what the classifier by
+    itself would make of a separated 4-digit number, against which the reader's best guess
+    and its string accuracy can be read (``single_digits_line``).
     """
     proba = np.asarray(predict(pool.images[..., np.newaxis]), np.float64)
     right = proba.argmax(axis=1) == pool.labels
     sure = proba.max(axis=1) >= threshold
-    right_sure = float((right & sure).mean())
-    return {"digits": int(len(pool.labels)), "accuracy": float(right.mean()), "right_sure": right_sure,
-            "wrong_sure": float((~right & sure).mean()), "four_right_sure": right_sure**4}  # fmt: skip
+    accuracy, right_sure = float(right.mean()), float((right & sure).mean())
+    return {"digits": int(len(pool.labels)), "accuracy": accuracy, "right_sure": right_sure,
+            "wrong_sure": float((~right & sure).mean()), "four_right": accuracy**4,
+            "four_right_sure": right_sure**4}  # fmt: skip
 
 
 def time_four_digits(samples: list, predict) -> dict:
@@ -335,17 +336,24 @@ def markdown(report: dict) -> str:
 
 
 def single_digits_line(report: dict) -> str:
-    """What the classifier alone does with the single digits the numbers are made of: the ceiling
-    of a number's best guess, and how rarely it is sure of four digits in a row by itself."""
-    one = report["single_digits"]
-    return (
-        f"The classifier alone, on the {one['digits']:,} single digits of the split (as MNIST prepared them, "
-        f"which the handwritten numbers are composed from): {_pct(one['accuracy'])} read right, "
-        f"{_pct(one['right_sure'])} right and at least {report['threshold']} sure "
-        f"({round(one['wrong_sure'] * one['digits'])} wrong and that sure). Four digits in a row right and "
-        f"that sure by the classifier alone: {_pct(one['four_right_sure'])}; the separated numbers above are sure more often because the line "
-        "reader, where it reads the same digits, makes them surer (docs/NUMBERS.md, step 9)."
+    """The classifier alone on the single digits the numbers are made of, four in a row, beside
+    what the reader made of the separated 4-digit numbers."""
+    one, threshold = report["single_digits"], report["threshold"]
+    text = (
+        f"The classifier alone, on the {one['digits']:,} single digits of the split (as MNIST prepared them; the "
+        f"handwritten numbers are composed from them): {_pct(one['accuracy'])} read right, {_pct(one['right_sure'])} "
+        f"right and at least {threshold} sure ({round(one['wrong_sure'] * one['digits'])} wrong and that sure). "
+        f"Four in a row, all right: {_pct(one['four_right'])}; all right and that sure: {_pct(one['four_right_sure'])}."
     )
+    four = report.get("conditions", {}).get("separated_4")
+    if four is None:
+        return text
+    text += (f" The reader, on the separated 4-digit numbers: best guess {_pct(four['guess_string'])}, "
+             f"right without a `?` {_pct(four['string'])}")  # fmt: skip
+    if four["string"] > one["four_right_sure"]:
+        text += (": more are sure than the classifier alone would make, as the line reader, where it reads the "
+                 "same digits, makes them surer (docs/NUMBERS.md, step 9)")  # fmt: skip
+    return text + "."
 
 
 def examples_png(samples: list, records: list[dict], predict, path: Path, rng_seed: int = 0) -> None:

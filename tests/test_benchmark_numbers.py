@@ -69,8 +69,18 @@ def test_single_digits_count_the_classifiers_right_and_sure_answers():
     one = benchmark.single_digits(pool, lambda images: proba, threshold=0.99)
     assert one["digits"] == 4 and one["accuracy"] == 0.5
     assert one["right_sure"] == 0.25 and one["wrong_sure"] == 0.25 and one["four_right_sure"] == 0.25**4
+    assert one["four_right"] == 0.5**4
     line = benchmark.single_digits_line({"single_digits": one, "threshold": 0.99})
-    assert "50.0% read right, 25.0% right and at least 0.99 sure (1 wrong and that sure)" in line and ": 0.4%;" in line
+    assert "50.0% read right, 25.0% right and at least 0.99 sure (1 wrong and that sure)" in line
+    assert line.endswith("Four in a row, all right: 6.2%; all right and that sure: 0.4%.")
+    # Beside the reader's separated 4-digit numbers; the line reader is credited only when they are surer.
+    for string, credited in ((0.5, True), (0.003, False)):
+        four = {"guess_string": 0.75, "string": string}
+        line = benchmark.single_digits_line(
+            {"single_digits": one, "threshold": 0.99, "conditions": {"separated_4": four}}
+        )
+        assert f"best guess 75.0%, right without a `?` {100 * string:.1f}%" in line
+        assert ("the line reader" in line) is credited and line.endswith(".")
 
 
 def test_a_tiny_run_writes_its_section_json_and_examples(tmp_path, tflite_models, data_dir):
