@@ -414,14 +414,16 @@ def records_jsonl(records: list[dict]) -> str:
 
 def run(model: str, *, split: str, per_condition: int, seed: int, threshold: float, progress=print):
     """Generate the set, read it, time it, summarise: (the report's figures, the records, the samples, the predictor)."""
+    from mnist_keras.data import load_mnist
     from mnist_keras.predict import load_predictor
 
     predictor = load_predictor(model)
     progress(f"generating {per_condition} numbers per condition ({split})")
-    samples = numberset.make_set(split, per_condition, seed=seed)
+    mnist = load_mnist()  # once, for the numbers and for their single digits
+    samples = numberset.make_set(split, per_condition, seed=seed, mnist=mnist)
     progress(f"reading {len(samples)} numbers")
     records = evaluate(samples, predictor.predict_proba, threshold, progress)
-    singles = single_digits(numberset.pool(split), predictor.predict_proba, threshold)
+    singles = single_digits(numberset.pool(split, mnist), predictor.predict_proba, threshold)
     timing = time_four_digits(samples, predictor.predict_proba)
     watch = time_watch(predictor.predict_proba)
     figures = {
