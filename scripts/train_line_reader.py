@@ -19,7 +19,10 @@ module's docstring).
 
 ``--start`` goes on training from weights already written (a weights module such as
 ``mnist_keras/lines_weights.py``) on numbers of another ``--seed``: new compositions of
-the same training digits. The module's docstring names both runs.
+the same training digits. The module's docstring names both runs. ``--warp`` first
+rotates and shears every training digit at random (``warp.py``, the transform
+the classifiers' augmentation uses; new per seed), so the network sees shapes it has
+not seen before instead of the same 55,000 digits once more.
 
 Needs the ``train`` extra (TensorFlow) and MNIST ($MNIST_KERAS_DATA or Keras' download).
 """
@@ -38,7 +41,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # harness, also when a test imports this file
 from harness import REPO, WeightsParser
 
-from mnist_keras import lines, numberset, segment, whole
+from mnist_keras import lines, numberset, segment, warp, whole
 from mnist_keras.artifacts import write_text
 from mnist_keras.preprocess import ImageError, ink_to_line
 
@@ -53,6 +56,10 @@ BATCH_SIZE = 64
 LEARNING_RATE = 1e-3  # Adam's, decayed to 0 along a cosine
 DROPOUT = 0.2  # before the 1-D convolutions
 SEED = 11
+# --warp: each training digit rotated and sheared once per run, drawn from +-these (warp.affine_map). No
+# zoom: the composition already varies each digit's size, and a larger digit would leave the 28x28 frame.
+WARP_ROTATION_DEG = 12.0  # handwriting's slant varies about this much; more makes 6 and 9, 1 and 7 alike
+WARP_SHEAR = 0.25  # px per px
 OUTPUT = REPO / "mnist_keras" / "lines_weights.py"
 
 
@@ -79,15 +86,32 @@ def labelled(samples) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return np.stack(xs), np.stack(ys), np.asarray(conditions)
 
 
-def _condition(job: tuple[str, str, int, int]):
-    split, condition, count, seed = job
-    return labelled(numberset.make_condition(condition, count, numberset.pool(split), split=split, seed=seed))
+def warped(digits: numberset.DigitPool, seed: int) -> numberset.DigitPool:
+    """Every digit of ``digits`` rotated and sheared at random about its centre (one
+    bilinear resampling each, ``warp.warp``), the same draws for the same ``seed``."""
+    count = len(digits.labels)
+    rng = np.random.default_rng([seed, count])
+
+    def draw(limit: float) -> np.ndarray:
+        return rng.uniform(-limit, limit, (count, 1, 1)).astype(np.float32)
+
+    angle, shear = draw(np.deg2rad(WARP_ROTATION_DEG)), draw(WARP_SHEAR)
+    out = warp.warp(np, digits.images[..., np.newaxis].astype(np.float32), angle=angle, shear=shear)[..., 0]
+    return numberset.DigitPool(np.clip(np.rint(out), 0, 255).astype(np.uint8), digits.labels)
 
 
-def line_set(split: str, count: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Labelled lines of ``count`` numbers of each condition, one process per core (spawned: the
-    caller may have TensorFlow's threads running, which a fork would copy half-alive)."""
-    jobs = [(split, condition, count, seed) for condition in numberset.CONDITIONS]
+def _condition(job: tuple[str, str, int, int, bool]):
+    split, condition, count, seed, warp_digits = job
+    digits = numberset.pool(split)
+    digits = warped(digits, seed) if warp_digits else digits
+    return labelled(numberset.make_condition(condition, count, digits, split=split, seed=seed))
+
+
+def line_set(split: str, count: int, seed: int, warp_digits: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Labelled lines of ``count`` numbers of each condition (their digits ``warped`` first if
+    ``warp_digits``), one process per core (spawned: the caller may have TensorFlow's threads
+    running, which a fork would copy half-alive)."""
+    jobs = [(split, condition, count, seed, warp_digits) for condition in numberset.CONDITIONS]
     with ProcessPoolExecutor(os.cpu_count() or 1, mp_context=multiprocessing.get_context("spawn")) as pool:
         parts = list(pool.map(_condition, jobs))
     return tuple(np.concatenate([part[i] for part in parts]) for i in range(3))
@@ -176,13 +200,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--epochs", type=int, default=EPOCHS, help="Passes over the training lines.")
     parser.add_argument("--learning-rate", type=float, default=LEARNING_RATE, help="Adam's, at the start.")
     parser.add_argument("--start", type=Path, help="Go on from the weights in this module (this script wrote it).")
+    parser.add_argument("--warp", action="store_true", help="Rotate and shear each training digit at random first.")
     args = parser.parse_args(argv)
     try:
         start_weights, start_command = whole.read_weights_module(args.start) if args.start else (None, None)
     except (OSError, SyntaxError, KeyError, IndexError, ValueError):
         parser.error(f"--start {args.start}: not a weights module this script wrote; give mnist_keras/lines_weights.py")
     start = time.perf_counter()
-    x, y, conditions = line_set(numberset.TRAIN, QUICK_PER_CONDITION if args.quick else PER_CONDITION, args.seed)
+    x, y, conditions = line_set(
+        numberset.TRAIN, QUICK_PER_CONDITION if args.quick else PER_CONDITION, args.seed, args.warp
+    )
     print(f"{len(y):,} training lines ({time.perf_counter() - start:.0f} s)")
     weights = fit(x, y, args.seed, 1 if args.quick else args.epochs, args.learning_rate, start_weights)
     sample = np.random.default_rng(args.seed).permutation(len(y))[:TRAIN_REPORT_LINES]
@@ -193,7 +220,7 @@ def main(argv: list[str] | None = None) -> None:
     command = "python scripts/train_line_reader.py" + (" --quick" if args.quick else "") + (
         f" --epochs {args.epochs}" if args.epochs != EPOCHS else "") + (f" --seed {args.seed}" if args.seed != SEED else "") + (
         f" --learning-rate {args.learning_rate:g}" if args.learning_rate != LEARNING_RATE else "") + (
-        f" --start {args.start}" if args.start else "")  # fmt: skip
+        f" --start {args.start}" if args.start else "") + (" --warp" if args.warp else "")  # fmt: skip
     if start_command:
         command = f"{start_command}`` then ``{command}"
     write_text(args.output, module_text(weights, command, len(y), trained, validation))

@@ -157,6 +157,25 @@ def test_training_can_go_on_from_the_shipped_weights():
     assert np.allclose(lines.forward(weights, crops), expected, atol=1e-5)
 
 
+def test_warp_turns_each_training_digit_its_own_way_and_keeps_its_ink():
+    """``--warp``: every digit rotated and sheared by its own draw (the same for the same seed, other
+    for another), its label kept and its ink neither lost off the frame nor added."""
+    train = load_script("train_line_reader")
+    rng = np.random.default_rng(0)
+    images = np.zeros((64, 28, 28), np.uint8)
+    images[:, 4:24, 12:16] = 255  # an upright bar, 20 px tall, as a 1 is drawn
+    digits = numberset.DigitPool(images, rng.integers(0, 10, 64))
+    one, again, other = train.warped(digits, 1), train.warped(digits, 1), train.warped(digits, 2)
+    assert np.array_equal(one.images, again.images) and np.array_equal(one.labels, digits.labels)
+    assert not np.array_equal(one.images, other.images)
+    assert len({one.images[i].tobytes() for i in range(64)}) == 64  # no two drawn alike
+    slants = [np.polyfit(*np.nonzero(image > 127), 1)[0] for image in one.images]  # columns per row
+    limit = np.tan(np.deg2rad(train.WARP_ROTATION_DEG)) + train.WARP_SHEAR
+    assert max(np.abs(slants)) <= limit + 0.05 and np.ptp(slants) > limit / 2
+    ink = one.images.reshape(64, -1).sum(axis=1) / images.reshape(64, -1).sum(axis=1)
+    assert np.all(np.abs(ink - 1) < 0.02)
+
+
 def test_a_start_that_is_not_a_weights_module_is_refused_in_one_line(tmp_path, capsys):
     train = load_script("train_line_reader")
     (tmp_path / "other.py").write_text('"""Some module."""\n')
