@@ -73,7 +73,7 @@ PairProba = Callable[[np.ndarray], np.ndarray]  # (N, 28, 56) uint8 -> (N, pairs
 LineProba = Callable[[np.ndarray], np.ndarray]  # (N, 32, 192) uint8 -> (N, lines.LINE_STEPS, lines.OUTPUTS)
 Cut = tuple[np.ndarray, tuple[int, int, int, int]]  # a digit the cuts read: its (10,) probabilities, its box
 
-MIN_PROBABILITY = 0.99  # below this a digit is shown as "?" (chosen on validation numbers: module docstring)
+MIN_PROBABILITY = 0.97  # below this a digit is shown as "?" (chosen on validation numbers: module docstring)
 TOP_K = 3  # candidates kept per digit
 SURE_COLOUR, UNSURE_COLOUR = (0, 160, 0), (220, 0, 0)  # RGB of annotate's boxes
 PIECE_GAP_COST = 4.0  # per digit height of empty columns between blobs joined into one digit

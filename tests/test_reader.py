@@ -194,21 +194,34 @@ def test_the_cuts_win_where_the_columns_nearly_spell_their_digits_too(stub):
 
 def test_where_both_read_the_same_digits_their_probabilities_multiply(stub):
     """The classifier gives 0.8 to the right digit of "38" and 0.2 / 9 to each other; the line reader's
-    columns give 0.9 to it and 0.01 to each other output, so by CTC it says 0.9 / (0.9 + 9 * 0.01) of
-    that digit in its place. Together: 0.8 * that over the same plus the nine others' products."""
+    columns give p to it and (1 - p) / 10 to each other output, so by CTC it says p / (p + 9 (1 - p) / 10)
+    of that digit in its place. Together: 0.8 * that over the same plus the nine others' products."""
 
     def unsure(batch):
         p = np.asarray(stub(batch), np.float64)
         return 0.8 * (p == p.max(axis=1, keepdims=True)) + 0.2 * (p != p.max(axis=1, keepdims=True)) / 9
 
+    def together(p: float) -> float:
+        other = (1 - p) / 10
+        line, line_other = p / (p + 9 * other), other / (p + 9 * other)
+        return 0.8 * line / (0.8 * line + 9 * (0.2 / 9) * line_other)
+
     assert reader.read_number(draw("38"), unsure, line_proba=None).text == "??"
     reading = reader.read_number(draw("38"), unsure, line_proba=line_says("38", [10, 20], 0.9))
-    line, other = 0.9 / (0.9 + 9 * 0.01), 0.01 / (0.9 + 9 * 0.01)
-    both = 0.8 * line / (0.8 * line + 9 * (0.2 / 9) * other)
     assert reading.text == "38" and reading.sure
-    assert all(d.probability == pytest.approx(both) for d in reading.digits)
+    assert all(d.probability == pytest.approx(together(0.9)) for d in reading.digits)
     assert all(d.candidates[0] == (d.digit, d.probability) for d in reading.digits)
-    assert reader.read_number(draw("38"), unsure, line_proba=line_says("38", [10, 20], 0.5)).text == "??"
+    weaker = reader.read_number(draw("38"), unsure, line_proba=line_says("38", [10, 20], 0.5))
+    assert all(d.probability == pytest.approx(together(0.5)) for d in weaker.digits)
+    between = (together(0.5) + together(0.9)) / 2  # a threshold the weaker line reader's agreement misses
+    assert (
+        reader.read_number(draw("38"), unsure, threshold=between, line_proba=line_says("38", [10, 20], 0.5)).text
+        == "??"
+    )
+    assert (
+        reader.read_number(draw("38"), unsure, threshold=between, line_proba=line_says("38", [10, 20], 0.9)).text
+        == "38"
+    )
 
 
 def test_digits_the_cuts_missed_get_boxes_around_the_ink_their_columns_saw(stub):
