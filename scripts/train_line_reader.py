@@ -56,9 +56,11 @@ BATCH_SIZE = 64
 LEARNING_RATE = 1e-3  # Adam's, decayed to 0 along a cosine
 DROPOUT = 0.2  # before the 1-D convolutions
 SEED = 11
-# --warp: each training digit rotated and sheared once per run, drawn from +-these (warp.affine_map). No
-# zoom: the composition already varies each digit's size, and a larger digit would leave the 28x28 frame.
-WARP_ROTATION_DEG = 12.0  # handwriting's slant varies about this much; more makes 6 and 9, 1 and 7 alike
+# --warp: each training digit rotated and sheared once per run, drawn from +-these (warp.affine_map): both
+# within the shipped classifier's augmentation (augment.py's MAX_ROTATION_DEG and MAX_SHEAR; larger turns
+# make 6 and 9 alike). No zoom: the composition already varies each digit's size, and a larger digit
+# would leave the 28x28 frame.
+WARP_ROTATION_DEG = 12.0
 WARP_SHEAR = 0.25  # px per px
 OUTPUT = REPO / "mnist_keras" / "lines_weights.py"
 
