@@ -29,6 +29,7 @@ Needs the ``train`` extra (TensorFlow) and MNIST ($MNIST_KERAS_DATA or Keras' do
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import os
 import sys
@@ -102,10 +103,16 @@ def warped(digits: numberset.DigitPool, seed: int) -> numberset.DigitPool:
     return numberset.DigitPool(np.clip(np.rint(out), 0, 255).astype(np.uint8), digits.labels)
 
 
+@functools.lru_cache(maxsize=1)
+def _digits(split: str, seed: int, warp_digits: bool) -> numberset.DigitPool:
+    """The split's digits, ``warped`` if asked: once per worker process, not once per condition."""
+    digits = numberset.pool(split)
+    return warped(digits, seed) if warp_digits else digits
+
+
 def _condition(job: tuple[str, str, int, int, bool]):
     split, condition, count, seed, warp_digits = job
-    digits = numberset.pool(split)
-    digits = warped(digits, seed) if warp_digits else digits
+    digits = _digits(split, seed, warp_digits)
     return labelled(numberset.make_condition(condition, count, digits, split=split, seed=seed))
 
 
