@@ -42,7 +42,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # harness, also when a test imports this file
 from harness import REPO, Block, finish, parser, provenance, publish, start
 
-from mnist_keras import numberset, reader
+from mnist_keras import numberset, printed, reader
 from mnist_keras.artifacts import write_json, write_text
 from mnist_keras.errors import MnistKerasError
 from mnist_keras.predict import default_model
@@ -316,8 +316,11 @@ def markdown(report: dict) -> str:
     for length, row in sorted(report["separated_by_length"].items(), key=lambda kv: int(kv[0])):
         lines.append(f"| {length} | {row['numbers']} | {_pct(row['string'])} | {_pct(row['digit'])} | "
                      f"{_pct(row['segmentation'])} | {_pct(row['equal_split_string'])} |")  # fmt: skip
-    lines += ["", "Printed numbers by font:", "", "| font | numbers | string | best guess | digit | segmentation "
-              "| equal split: string |", "|---|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+    fonts = report.get("fonts", {})
+    lines += ["", f"Printed numbers by font (drawn from the {len(fonts.get('used', []))} fonts of the split"
+              + "".join(f"; {note}" for note in fonts.get("missing", [])) + "):", "",
+              "| font | numbers | string | best guess | digit | segmentation | equal split: string |",
+              "|---|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
     for font, row in sorted(report["printed_by_font"].items()):
         lines.append(f"| {font} | {row['numbers']} | {_pct(row['string'])} | {_pct(row['guess_string'])} | "
                      f"{_pct(row['digit'])} | {_pct(row['segmentation'])} | {_pct(row['equal_split_string'])} |")  # fmt: skip
@@ -412,8 +415,29 @@ def records_jsonl(records: list[dict]) -> str:
 # ---------------------------------------------------------------- main
 
 
-def run(model: str, *, split: str, per_condition: int, seed: int, threshold: float, progress=print):
-    """Generate the set, read it, time it, summarise: (the report's figures, the records, the samples, the predictor)."""
+def split_fonts(split: str, output: Path) -> dict[str, list[str]]:
+    """The fonts the split's printed numbers are drawn from here (``used``) and notes on those missing.
+
+    ``numberset`` draws each printed number's font from the split's fonts found on this
+    machine, so without one (Liberation, from Debian's fonts-liberation, is not bundled
+    with matplotlib) the printed numbers are other numbers, in other fonts, than those of
+    a machine with all of them. A run that would write the repository's docs/ refuses:
+    the committed figures are of every font, whichever machine measures them.
+
+    Raises:
+        SystemExit: a font is missing and ``output`` is in the repository's docs/.
+    """
+    found, missing = printed.available_fonts(held_out=split == numberset.TEST)
+    if missing and output.resolve().parent == (REPO / "docs").resolve():
+        raise SystemExit(f"Error: {'; '.join(missing)}: docs/ holds the figures of every {split} font; "
+                         "install the missing ones, or write elsewhere with --output")  # fmt: skip
+    return {"used": [font.name for font, _ in found], "missing": missing}
+
+
+def run(model: str, *, split: str, per_condition: int, seed: int, threshold: float, fonts: dict | None = None,
+        progress=print):  # fmt: skip
+    """Generate the set, read it, time it, summarise: (the report's figures, the records, the samples, the predictor).
+    ``fonts`` (``split_fonts``) goes into the figures as it is."""
     from mnist_keras.data import load_mnist
     from mnist_keras.predict import load_predictor
 
@@ -430,6 +454,7 @@ def run(model: str, *, split: str, per_condition: int, seed: int, threshold: flo
         "model": str(model), "model_kind": predictor.kind,
         "model_sha256": hashlib.sha256(Path(model).read_bytes()).hexdigest() if Path(model).is_file() else None,
         "split": split, "seed": seed, "per_condition": per_condition, "numbers": len(samples), "threshold": threshold,
+        "fonts": fonts or {},
         "timing": timing, "watch": watch, "single_digits": singles,
         "conditions": summarise(records, lambda r: r["condition"]),
         "overall": summarise(records, lambda r: "all")["all"],
@@ -461,10 +486,11 @@ def main(argv: list[str] | None = None) -> None:
     args = args.parse_args(argv)
     report = start(__file__, argv, "ai-edge-litert", "numpy", "pillow")
     per_condition = QUICK_PER_CONDITION if args.quick else args.per_condition
+    fonts = split_fonts(args.split, Path(args.output))
     try:
         model = args.model or str(default_model(REPO))
         figures, records, samples, predict = run(model, split=args.split, per_condition=per_condition,
-                                                 seed=args.seed, threshold=args.threshold)  # fmt: skip
+                                                 seed=args.seed, threshold=args.threshold, fonts=fonts)  # fmt: skip
     except MnistKerasError as err:  # a wrong --model, no MNIST: one line, exit 1
         raise SystemExit(f"Error: {err}") from None
     report = finish({**report, **figures})

@@ -100,9 +100,11 @@ def test_a_tiny_run_writes_its_section_json_and_examples(tmp_path, tflite_models
     assert len(records) == 1 + 10 and len(records[1]) == len(records[0]) and "truth" in records[0]
     assert set(report["conditions"]) == set(load_script().numberset.CONDITIONS)
     assert report["single_digits"]["digits"] == 10_000  # MNIST's test digits, those the test numbers use
+    assert report["fonts"]["used"] == [font.name for font, _ in load_script().printed.available_fonts(held_out=True)[0]]
     assert "chosen_threshold" in json.loads((docs / "numbers_validation.json").read_text())
     text = (docs / "BENCHMARKS.md").read_text()
     assert text.count("## Reading whole numbers") == 1 and "## Inference\n\nkept" in text  # validation wrote no section
+    assert f"Printed numbers by font (drawn from the {len(report['fonts']['used'])} fonts of the split" in text
     assert (docs / "numbers_examples.png").stat().st_size > 1000
 
 
@@ -113,6 +115,26 @@ def test_a_wrong_model_is_one_line_not_a_traceback(tmp_path):
     assert result.stderr.strip().splitlines() == [f"Error: {tmp_path / 'missing.tflite'}: model file not found; "
                                                   "check the path (export one with 'mnist-keras export')"]  # fmt: skip
     assert not (tmp_path / "BENCHMARKS.md").exists()
+
+
+def test_a_run_for_the_docs_refuses_when_a_font_of_the_split_is_missing(monkeypatch, tmp_path):
+    """Printed numbers are drawn from the fonts found here: without one they are other numbers. The
+    committed figures must be of every font, so only a run written elsewhere may go on, and it says so."""
+    benchmark = load_script()
+    real = benchmark.printed.available_fonts
+
+    def one_missing(*, held_out):
+        found, notes = real(held_out=held_out)
+        return found[1:], [*notes, f"font {found[0][0].name} skipped: not found"]
+
+    monkeypatch.setattr(benchmark.printed, "available_fonts", one_missing)
+    gone = real(held_out=True)[0][0][0].name
+    with pytest.raises(SystemExit) as refused:
+        benchmark.main(["--per-condition", "1", "--model", str(tmp_path / "none.tflite")])  # into the repository's docs/
+    message = str(refused.value)
+    assert message.startswith("Error: ") and f"font {gone} skipped" in message and "\n" not in message
+    elsewhere = benchmark.split_fonts("test", tmp_path / "BENCHMARKS.md")
+    assert gone not in elsewhere["used"] and f"font {gone} skipped: not found" in elsewhere["missing"]
 
 
 def test_the_reader_uses_the_threshold_its_validation_run_chose():
