@@ -82,6 +82,7 @@ WHOLE_WEIGHT = 0.5  # of the whole-digit judge's log probability in a candidate'
 NOT_PAIR_WEIGHT = 0.5  # of the pair reader's log probability of "not a pair" in a wide candidate's score
 SKIP_COST = 100.0  # leaving out a piece that candidates cover: more than any reading of it costs
 CUT_WEIGHT = 0.5  # of the cuts' log probability of a line's digits, against the line reader's (_cuts_win)
+LENGTH_COST = 1.5  # per digit more or fewer than the cuts found, on a reading's score (_cuts_win; chosen on validation)
 
 
 @dataclass(frozen=True)
@@ -347,12 +348,15 @@ def _cuts_win(cut: Sequence[Cut], cuts_text: str, line_text: str, columns: np.nd
     (nothing for a reading of another number of digits than the cuts found: the cuts
     cannot say). So the cuts win where the columns nearly spell their digits too and
     the classifier is surer of them; a cut that misread a touching pair loses to the
-    columns.
+    columns. A reading of another number of digits pays LENGTH_COST per digit more or
+    fewer: without it, it would get the best cut score there is (nothing to pay) for a
+    count the cuts contradict, and the columns spell a doubled stroke or a digit's
+    tail as one more digit almost as readily as not.
     """
 
     def score(text: str) -> float:
         cut_score = sum(float(_log(p[int(char)])) for (p, _), char in zip(cut, text)) if len(text) == len(cut) else 0.0
-        return lines.log_likelihood(columns, text) + CUT_WEIGHT * cut_score
+        return lines.log_likelihood(columns, text) + CUT_WEIGHT * cut_score - LENGTH_COST * abs(len(text) - len(cut))
 
     return bool(cut) and score(cuts_text) > score(line_text)
 

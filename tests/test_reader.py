@@ -192,6 +192,32 @@ def test_the_cuts_win_where_the_columns_nearly_spell_their_digits_too(stub):
     assert reader.read_number(image, stub, line_proba=line_says("17", [10, 20])).text == "17"  # not torn
 
 
+def test_a_digit_more_than_the_cuts_found_must_be_spelled_surely(stub, monkeypatch):
+    """The columns spell "14", then a 4 they are unsure of at a third column (a doubled stroke, a tail):
+    "144" is odds(p) = p / (1 - p) times likelier to them than "14". The cuts found two digits, so
+    "144" pays LENGTH_COST for its third: it wins only where the columns are surer of it than that."""
+    image = draw("14")
+
+    def extra(p4: float):
+        def proba(crops: np.ndarray) -> np.ndarray:
+            p = line_says("14", [10, 20])(crops)
+            p[:, 30] = 0.0
+            p[:, 30, lines.BLANK + 1 + 4], p[:, 30, lines.BLANK] = p4, 1 - p4
+            return p
+
+        return proba
+
+    def guess(line_proba) -> str:
+        return "".join(str(d.digit) for d in reader.read_number(image, stub, line_proba=line_proba).digits)
+
+    log_odds = lambda p: np.log(p / (1 - p))  # noqa: E731
+    assert log_odds(0.6) < reader.LENGTH_COST < log_odds(0.97)
+    assert lines.decode(extra(0.6)(np.zeros((1, 1))))[0].text == "144"
+    assert guess(extra(0.6)) == "14" and guess(extra(0.97)) == "144"
+    monkeypatch.setattr(reader, "LENGTH_COST", 0.0)
+    assert guess(extra(0.6)) == "144"  # a count the cuts contradict, at no cost
+
+
 def test_where_both_read_the_same_digits_their_probabilities_multiply(stub):
     """The classifier gives 0.8 to the right digit of "38" and 0.2 / 9 to each other; the line reader's
     columns give p to it and (1 - p) / 10 to each other output, so by CTC it says p / (p + 9 (1 - p) / 10)
