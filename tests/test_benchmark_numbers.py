@@ -130,7 +130,7 @@ def test_a_run_for_the_docs_refuses_when_a_font_of_the_split_is_missing(monkeypa
     monkeypatch.setattr(benchmark.printed, "available_fonts", one_missing)
     gone = real(held_out=True)[0][0][0].name
     with pytest.raises(SystemExit) as refused:
-        benchmark.main(["--per-condition", "1", "--model", str(tmp_path / "none.tflite")])  # into the repository's docs/
+        benchmark.main(["--per-condition", "1", "--model", str(tmp_path / "none.tflite")])  # into the repo's docs/
     message = str(refused.value)
     assert message.startswith("Error: ") and f"font {gone} skipped" in message and "\n" not in message
     elsewhere = benchmark.split_fonts("test", tmp_path / "BENCHMARKS.md")
