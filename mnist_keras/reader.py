@@ -39,8 +39,9 @@ How (``segment.py`` does steps 1-3, no classifier):
    the classifier's and the line reader's (CTC: how well its columns spell the line
    with each digit in that place), renormalised; where it reads others, the two
    readings are scored by how well the line reader's columns spell each (CTC) and
-   how sure the classifier is of each cut digit, and the higher wins, mostly the
-   line reader's (``_with_line_reader``, ``_cuts_win``);
+   how sure the classifier is of each cut digit, less a cost per digit more or
+   fewer than the cuts found, and the higher wins, mostly the line reader's
+   (``_with_line_reader``, ``_cuts_win``);
 8. a digit whose probability is below the threshold is shown as ``?`` with its
    candidates: the reader never guesses silently. A digit of a pair has its marginal
    probability over the pairs.
