@@ -316,9 +316,9 @@ def markdown(report: dict) -> str:
     for length, row in sorted(report["separated_by_length"].items(), key=lambda kv: int(kv[0])):
         lines.append(f"| {length} | {row['numbers']} | {_pct(row['string'])} | {_pct(row['digit'])} | "
                      f"{_pct(row['segmentation'])} | {_pct(row['equal_split_string'])} |")  # fmt: skip
-    fonts = report.get("fonts", {})
-    lines += ["", f"Printed numbers by font (drawn from the {len(fonts.get('used', []))} fonts of the split"
-              + "".join(f"; {note}" for note in fonts.get("missing", [])) + "):", "",
+    fonts = report["fonts"]
+    lines += ["", f"Printed numbers by font (drawn from the {len(fonts['used'])} fonts of the split"
+              + "".join(f"; {note}" for note in fonts["missing"]) + "):", "",
               "| font | numbers | string | best guess | digit | segmentation | equal split: string |",
               "|---|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
     for font, row in sorted(report["printed_by_font"].items()):
@@ -434,10 +434,8 @@ def split_fonts(split: str, output: Path) -> dict[str, list[str]]:
     return {"used": [font.name for font, _ in found], "missing": missing}
 
 
-def run(model: str, *, split: str, per_condition: int, seed: int, threshold: float, fonts: dict | None = None,
-        progress=print):  # fmt: skip
-    """Generate the set, read it, time it, summarise: (the report's figures, the records, the samples, the predictor).
-    ``fonts`` (``split_fonts``) goes into the figures as it is."""
+def run(model: str, *, split: str, per_condition: int, seed: int, threshold: float, progress=print):
+    """Generate the set, read it, time it, summarise: (the report's figures, the records, the samples, the predictor)."""
     from mnist_keras.data import load_mnist
     from mnist_keras.predict import load_predictor
 
@@ -454,7 +452,6 @@ def run(model: str, *, split: str, per_condition: int, seed: int, threshold: flo
         "model": str(model), "model_kind": predictor.kind,
         "model_sha256": hashlib.sha256(Path(model).read_bytes()).hexdigest() if Path(model).is_file() else None,
         "split": split, "seed": seed, "per_condition": per_condition, "numbers": len(samples), "threshold": threshold,
-        "fonts": fonts or {},
         "timing": timing, "watch": watch, "single_digits": singles,
         "conditions": summarise(records, lambda r: r["condition"]),
         "overall": summarise(records, lambda r: "all")["all"],
@@ -490,10 +487,10 @@ def main(argv: list[str] | None = None) -> None:
     try:
         model = args.model or str(default_model(REPO))
         figures, records, samples, predict = run(model, split=args.split, per_condition=per_condition,
-                                                 seed=args.seed, threshold=args.threshold, fonts=fonts)  # fmt: skip
+                                                 seed=args.seed, threshold=args.threshold)  # fmt: skip
     except MnistKerasError as err:  # a wrong --model, no MNIST: one line, exit 1
         raise SystemExit(f"Error: {err}") from None
-    report = finish({**report, **figures})
+    report = finish({**report, **figures, "fonts": fonts})
     output = Path(args.output)
     if args.split == numberset.VALIDATION:
         for row in report["thresholds"]:
